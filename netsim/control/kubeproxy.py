@@ -1,0 +1,649 @@
+"""kube-proxy, iptables mode: the restore payload it writes on one node.
+
+Faithful to kube-proxy 1.28-1.34 ``syncProxyRules`` (facts in
+``shared/spec/kube-proxy-iptables.md``): the same chains, hashed names,
+comments, rule text, rule order inside each chain, probabilities (``1/k``
+printed ``%0.10f``) and masquerade logic, in the *restore-input* form
+kube-proxy hands to ``iptables-restore --noflush`` (``-d 10.96.0.1`` without
+``/32``, ``--or-mark``, comments quoted only when they contain spaces).
+
+Where kube-proxy is nondeterministic — it iterates services in Go map order —
+netsim iterates service ports sorted by their name string and protocol. That
+is the canonical order kube-proxy's own tests sort into, which
+:func:`canonical_restore_text` reproduces for any payload.
+
+Modelled: ClusterIP, NodePort (and the localhost NodePort nfacct rule when
+``nfacct`` is on, 1.31+), externalIPs, LoadBalancer VIPs with source ranges
+(KUBE-FW + KUBE-PROXY-FIREWALL), externalTrafficPolicy and
+internalTrafficPolicy Local, the health-check NodePort, sessionAffinity
+ClientIP (``recent``), services without endpoints (REJECT) or without local
+endpoints (DROP), terminating endpoints as fallback, zone hints, the
+large-cluster mode (> 1000 endpoints: no comments on SEP rules), the
+local-traffic detectors ClusterCIDR and NodeCIDR, ``--masquerade-all``.
+Not modelled: IPv6, ``--nodeport-addresses`` other than "all", partial syncs
+and stale-chain deletion (``-X`` lines), the InterfaceNamePrefix and
+BridgeInterface detectors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from netsim.control.state import ClusterState, ServiceState
+from netsim.model.objects import ServiceType
+from netsim.model.topology import KubeProxyConfig
+from netsim.naming import kube_proxy_chain_hash
+
+__all__ = [
+    "KUBE_MARK_MASQ",
+    "LARGE_CLUSTER_ENDPOINTS_THRESHOLD",
+    "MASQUERADE_MARK",
+    "EndpointInfo",
+    "KubeProxyNode",
+    "KubeProxyRuleset",
+    "ServicePortInfo",
+    "canonical_restore_text",
+    "generate_rules",
+    "jump_rules",
+    "node_rules",
+    "service_ports_of",
+]
+
+MASQUERADE_MARK = (
+    "0x4000"  # 1 << --iptables-masquerade-bit (14); tests print it so, iptables-save too
+)
+LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000  # largeClusterEndpointsThreshold
+KUBE_SERVICES = "KUBE-SERVICES"
+KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
+KUBE_NODEPORTS = "KUBE-NODEPORTS"
+KUBE_POSTROUTING = "KUBE-POSTROUTING"
+KUBE_MARK_MASQ = "KUBE-MARK-MASQ"
+KUBE_FORWARD = "KUBE-FORWARD"
+KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
+KUBE_FIREWALL = "KUBE-FIREWALL"  # kubelet's chain, which kube-proxy also writes
+NODEPORTS_TAIL_COMMENT = (
+    "kubernetes service nodeports; NOTE: this must be the last rule in this chain"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """One endpoint of a service port as kube-proxy's endpoint cache holds it."""
+
+    ip: ipaddress.IPv4Address
+    port: int
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+    node_name: str | None = None
+    zone_hints: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """``ip:port``, the string kube-proxy sorts and hashes."""
+        return f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePortInfo:
+    """One service port with everything kube-proxy reads about it."""
+
+    namespace: str
+    name: str
+    port_name: str
+    protocol: str  # lowercase: tcp, udp, sctp
+    cluster_ip: ipaddress.IPv4Address
+    port: int
+    node_port: int = 0
+    external_ips: tuple[str, ...] = ()
+    load_balancer_vips: tuple[str, ...] = ()
+    source_ranges: tuple[str, ...] = ()
+    external_policy_local: bool = False
+    internal_policy_local: bool = False
+    affinity_seconds: int | None = None  # ClientIP timeout, None without affinity
+    health_check_node_port: int = 0
+    endpoints: tuple[EndpointInfo, ...] = ()
+
+    @property
+    def name_string(self) -> str:
+        """``namespace/name[:port]``, the N of every comment and hash."""
+        base = f"{self.namespace}/{self.name}"
+        return f"{base}:{self.port_name}" if self.port_name else base
+
+    @property
+    def is_externally_accessible(self) -> bool:
+        """A NodePort, an externalIP or a LoadBalancer VIP makes it external."""
+        return bool(self.node_port or self.external_ips or self.load_balancer_vips)
+
+
+@dataclass(frozen=True, slots=True)
+class KubeProxyNode:
+    """What kube-proxy knows about the node it runs on."""
+
+    name: str
+    ip: ipaddress.IPv4Address
+    local_cidr: ipaddress.IPv4Network | None  # the local-traffic detector's CIDR, if any
+    zone: str | None = None
+    config: KubeProxyConfig = field(default_factory=KubeProxyConfig)
+    nfacct: bool = False  # 1.31+ with nfacct counters available
+    tcp_be_liberal: bool = (
+        False  # sysctl nf_conntrack_tcp_be_liberal (1.29+ drops the INVALID rule)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KubeProxyRuleset:
+    """The restore payload: chain lines and rules per table, in write order."""
+
+    filter_chains: tuple[str, ...]
+    filter_rules: tuple[str, ...]
+    nat_chains: tuple[str, ...]
+    nat_rules: tuple[str, ...]
+
+    def restore_text(self) -> str:
+        """The text kube-proxy passes to ``iptables-restore --noflush``."""
+        lines = ["*filter"]
+        lines += [f":{c} - [0:0]" for c in self.filter_chains]
+        lines += self.filter_rules
+        lines += ["COMMIT", "*nat"]
+        lines += [f":{c} - [0:0]" for c in self.nat_chains]
+        lines += self.nat_rules
+        lines.append("COMMIT")
+        return "\n".join(lines) + "\n"
+
+
+def _comment(text: str) -> str:
+    """Quote a comment the way kube-proxy writes it (quotes only around text with spaces)."""
+    return f'"{text}"' if " " in text else text
+
+
+def _probability(n: int) -> str:
+    """kube-proxy's probability for the first of ``n`` remaining endpoints.
+
+    >>> _probability(2), _probability(3), _probability(6)
+    ('0.5000000000', '0.3333333333', '0.1666666667')
+    """
+    return f"{1.0 / n:0.10f}"
+
+
+@dataclass(slots=True)
+class _Writer:
+    filter_chains: list[str]
+    filter_rules: list[str]
+    nat_chains: list[str]
+    nat_rules: list[str]
+
+
+def _categorize(
+    sp: ServicePortInfo, node: KubeProxyNode
+) -> tuple[list[EndpointInfo], list[EndpointInfo], list[EndpointInfo], bool]:
+    """CategorizeEndpoints: (cluster, local, all reachable, has any endpoints)."""
+    endpoints = sorted(_dedupe(sp.endpoints, node), key=lambda e: e.text)
+    uses_cluster = not sp.internal_policy_local or sp.is_externally_accessible
+    uses_local = sp.internal_policy_local or (
+        sp.external_policy_local and sp.is_externally_accessible
+    )
+    cluster: list[EndpointInfo] = []
+    local: list[EndpointInfo] = []
+    has_any = False
+    if uses_cluster:
+        use_topology = _can_use_topology(endpoints, node)
+        cluster = [
+            e for e in endpoints if e.ready and (not use_topology or node.zone in e.zone_hints)
+        ]
+        if not cluster:
+            cluster = [e for e in endpoints if e.serving and e.terminating]
+        has_any = bool(cluster)
+    if not uses_local:
+        return cluster, local, cluster, has_any
+    local_ready = local_terminating = False
+    for e in endpoints:
+        if e.ready:
+            has_any = True
+            local_ready = local_ready or e.node_name == node.name
+        elif e.serving and e.terminating:
+            has_any = True
+            local_terminating = local_terminating or e.node_name == node.name
+    if local_ready:
+        local = [e for e in endpoints if e.node_name == node.name and e.ready]
+    elif local_terminating:
+        local = [e for e in endpoints if e.node_name == node.name and e.serving and e.terminating]
+    if not uses_cluster:
+        return cluster, local, local, has_any
+    merged = {e.text: e for e in cluster}
+    merged.update({e.text: e for e in local})
+    return cluster, local, sorted(merged.values(), key=lambda e: e.text), has_any
+
+
+def _dedupe(endpoints: Iterable[EndpointInfo], node: KubeProxyNode) -> list[EndpointInfo]:
+    """Endpoints with the same ip:port are merged; the local one wins."""
+    seen: dict[str, EndpointInfo] = {}
+    for e in endpoints:
+        if e.text not in seen or e.node_name == node.name:
+            seen[e.text] = e
+    return list(seen.values())
+
+
+def _can_use_topology(endpoints: Sequence[EndpointInfo], node: KubeProxyNode) -> bool:
+    """Zone hints are used when every ready endpoint has them and one names this zone."""
+    ready = [e for e in endpoints if e.ready]
+    if node.zone is None or not ready or any(not e.zone_hints for e in ready):
+        return False
+    return any(node.zone in e.zone_hints for e in ready)
+
+
+def generate_rules(
+    service_ports: Iterable[ServicePortInfo], node: KubeProxyNode
+) -> KubeProxyRuleset:
+    """The restore payload kube-proxy writes on ``node`` for these service ports."""
+    ports = sorted(service_ports, key=lambda sp: (sp.name_string, sp.protocol))
+    mark = MASQUERADE_MARK
+    w = _Writer([], [], [], [])
+    w.filter_chains += [
+        KUBE_SERVICES,
+        KUBE_EXTERNAL_SERVICES,
+        KUBE_FORWARD,
+        KUBE_NODEPORTS,
+        KUBE_PROXY_FIREWALL,
+    ]
+    w.nat_chains += [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]
+    w.nat_rules += [
+        f"-A {KUBE_POSTROUTING} -m mark ! --mark {mark}/{mark} -j RETURN",
+        f"-A {KUBE_POSTROUTING} -j MARK --xor-mark {mark}",
+        f'-A {KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT"'
+        " -j MASQUERADE" + (" --random-fully" if node.config.random_fully else ""),
+        f"-A {KUBE_MARK_MASQ} -j MARK --or-mark {mark}",
+    ]
+    if node.config.localhost_nodeports:
+        w.filter_chains.append(KUBE_FIREWALL)
+        w.filter_rules.append(
+            f'-A {KUBE_FIREWALL} -m comment --comment "block incoming localnet connections"'
+            " -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT"
+            " -j DROP"
+        )
+    total_endpoints = sum(len(sp.endpoints) for sp in ports)
+    large = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD
+    for sp in ports:
+        _write_service_port(w, sp, node, large)
+    tail = (
+        f'-A {KUBE_SERVICES} -m comment --comment "{NODEPORTS_TAIL_COMMENT}"'
+        " -m addrtype --dst-type LOCAL"
+    )
+    if not node.config.localhost_nodeports:
+        tail += " ! -d 127.0.0.0/8"
+    w.nat_rules.append(f"{tail} -j {KUBE_NODEPORTS}")
+    if not node.tcp_be_liberal:
+        nfacct = " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts" if node.nfacct else ""
+        w.filter_rules.append(f"-A {KUBE_FORWARD} -m conntrack --ctstate INVALID{nfacct} -j DROP")
+    w.filter_rules += [
+        f'-A {KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules"'
+        f" -m mark --mark {mark}/{mark} -j ACCEPT",
+        f'-A {KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule"'
+        " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    ]
+    return KubeProxyRuleset(
+        tuple(w.filter_chains), tuple(w.filter_rules), tuple(w.nat_chains), tuple(w.nat_rules)
+    )
+
+
+def _write_service_port(w: _Writer, sp: ServicePortInfo, node: KubeProxyNode, large: bool) -> None:
+    """One iteration of syncProxyRules' service loop."""
+    p = sp.protocol
+    n = sp.name_string
+    h = kube_proxy_chain_hash(n + p)
+    svc_chain, svl_chain, ext_chain, fw_chain = (
+        f"KUBE-SVC-{h}",
+        f"KUBE-SVL-{h}",
+        f"KUBE-EXT-{h}",
+        f"KUBE-FW-{h}",
+    )
+    cluster, local, reachable, has_endpoints = _categorize(sp, node)
+    uses_cluster = not sp.internal_policy_local or sp.is_externally_accessible
+    uses_local = sp.internal_policy_local or (
+        sp.external_policy_local and sp.is_externally_accessible
+    )
+    uses_cluster_chain = bool(cluster) and uses_cluster
+    uses_local_chain = bool(local) and uses_local
+    internal_chain = svl_chain if sp.internal_policy_local else svc_chain
+    has_internal = has_endpoints and (not sp.internal_policy_local or bool(local))
+    external_policy_chain = svl_chain if sp.external_policy_local else svc_chain
+    has_external = has_endpoints and (not sp.external_policy_local or bool(local))
+    uses_ext = has_endpoints and sp.is_externally_accessible
+    uses_fw = has_endpoints and bool(sp.load_balancer_vips) and bool(sp.source_ranges)
+    lb_target = fw_chain if uses_fw else ext_chain
+    if not has_endpoints:
+        internal_target = external_target = "REJECT"
+        internal_comment = external_comment = f'"{n} has no endpoints"'
+    else:
+        internal_target = external_target = "DROP"
+        internal_comment = external_comment = f'"{n} has no local endpoints"'
+    proto = f"-m {p} -p {p}"
+    port = f"--dport {sp.port}"
+
+    if has_internal:
+        w.nat_rules.append(
+            f'-A {KUBE_SERVICES} -m comment --comment "{n} cluster IP" {proto}'
+            f" -d {sp.cluster_ip} {port} -j {internal_chain}"
+        )
+    else:
+        w.filter_rules.append(
+            f"-A {KUBE_SERVICES} -m comment --comment {internal_comment} {proto}"
+            f" -d {sp.cluster_ip} {port} -j {internal_target}"
+        )
+    for external_ip in sp.external_ips:
+        if has_endpoints:
+            w.nat_rules.append(
+                f'-A {KUBE_SERVICES} -m comment --comment "{n} external IP" {proto}'
+                f" -d {external_ip} {port} -j {ext_chain}"
+            )
+        if not has_external:
+            w.filter_rules.append(
+                f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {external_comment} {proto}"
+                f" -d {external_ip} {port} -j {external_target}"
+            )
+    for vip in sp.load_balancer_vips:
+        if has_endpoints:
+            w.nat_rules.append(
+                f'-A {KUBE_SERVICES} -m comment --comment "{n} loadbalancer IP" {proto}'
+                f" -d {vip} {port} -j {lb_target}"
+            )
+        if uses_fw:
+            w.filter_rules.append(
+                f'-A {KUBE_PROXY_FIREWALL} -m comment --comment "{n} traffic not accepted by'
+                f' {fw_chain}" {proto} -d {vip} {port} -j DROP'
+            )
+    if not has_external:
+        for vip in sp.load_balancer_vips:
+            w.filter_rules.append(
+                f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {external_comment} {proto}"
+                f" -d {vip} {port} -j {external_target}"
+            )
+    if sp.node_port:
+        if has_endpoints:
+            if node.nfacct and node.config.localhost_nodeports:
+                w.nat_rules.append(
+                    f"-A {KUBE_NODEPORTS} -m comment --comment {n} {proto} -d 127.0.0.0/8"
+                    f" --dport {sp.node_port} -m nfacct --nfacct-name localhost_nps_accepted_pkts"
+                    f" -j {ext_chain}"
+                )
+            w.nat_rules.append(
+                f"-A {KUBE_NODEPORTS} -m comment --comment {n} {proto} --dport {sp.node_port}"
+                f" -j {ext_chain}"
+            )
+        if not has_external:
+            w.filter_rules.append(
+                f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {external_comment}"
+                f" -m addrtype --dst-type LOCAL {proto} --dport {sp.node_port} -j {external_target}"
+            )
+    if sp.health_check_node_port:
+        w.filter_rules.append(
+            f'-A {KUBE_NODEPORTS} -m comment --comment "{n} health check node port"'
+            f" -m tcp -p tcp --dport {sp.health_check_node_port} -j ACCEPT"
+        )
+
+    cluster_ip_args = f'-m comment --comment "{n} cluster IP" {proto} -d {sp.cluster_ip} {port}'
+    if has_internal:
+        if node.config.masquerade_all:
+            w.nat_rules.append(f"-A {internal_chain} {cluster_ip_args} -j {KUBE_MARK_MASQ}")
+        elif node.local_cidr is not None:
+            w.nat_rules.append(
+                f"-A {internal_chain} {cluster_ip_args} ! -s {node.local_cidr} -j {KUBE_MARK_MASQ}"
+            )
+    if uses_ext:
+        w.nat_chains.append(ext_chain)
+        if not sp.external_policy_local:
+            w.nat_rules.append(
+                f'-A {ext_chain} -m comment --comment "masquerade traffic for {n} external'
+                f' destinations" -j {KUBE_MARK_MASQ}'
+            )
+        else:
+            if node.local_cidr is not None:
+                w.nat_rules.append(
+                    f'-A {ext_chain} -m comment --comment "pod traffic for {n} external'
+                    f' destinations" -s {node.local_cidr} -j {svc_chain}'
+                )
+            w.nat_rules.append(
+                f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {n} external'
+                f' destinations" -m addrtype --src-type LOCAL -j {KUBE_MARK_MASQ}'
+            )
+            w.nat_rules.append(
+                f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {n} external'
+                f' destinations" -m addrtype --src-type LOCAL -j {svc_chain}'
+            )
+        if has_external:
+            w.nat_rules.append(f"-A {ext_chain} -j {external_policy_chain}")
+    if uses_fw:
+        w.nat_chains.append(fw_chain)
+        head = f'-A {fw_chain} -m comment --comment "{n} loadbalancer IP"'
+        allow_from_node = False
+        for source_range in sp.source_ranges:
+            w.nat_rules.append(f"{head} -s {source_range} -j {ext_chain}")
+            try:
+                if node.ip in ipaddress.ip_network(source_range, strict=False):
+                    allow_from_node = True
+            except ValueError:
+                pass
+        if allow_from_node:
+            for vip in sp.load_balancer_vips:
+                w.nat_rules.append(f"{head} -s {vip} -j {ext_chain}")
+        w.nat_rules.append(
+            f'-A {fw_chain} -m comment --comment "other traffic to {n} will be dropped by'
+            f' {KUBE_PROXY_FIREWALL}"'
+        )
+    if uses_cluster_chain:
+        w.nat_chains.append(svc_chain)
+        _write_dispatch(w, sp, svc_chain, cluster, large)
+    if uses_local_chain:
+        w.nat_chains.append(svl_chain)
+        _write_dispatch(w, sp, svl_chain, local, large)
+    for endpoint in reachable:
+        sep = f"KUBE-SEP-{kube_proxy_chain_hash(n + p + endpoint.text)}"
+        w.nat_chains.append(sep)
+        head = f"-A {sep}" if large else f"-A {sep} -m comment --comment {_comment(n)}"
+        w.nat_rules.append(f"{head} -s {endpoint.ip} -j {KUBE_MARK_MASQ}")
+        recent = f" -m recent --name {sep} --set" if sp.affinity_seconds is not None else ""
+        w.nat_rules.append(f"{head}{recent} {proto} -j DNAT --to-destination {endpoint.text}")
+
+
+def _write_dispatch(
+    w: _Writer, sp: ServicePortInfo, chain: str, endpoints: Sequence[EndpointInfo], large: bool
+) -> None:
+    """writeServiceToEndpointRules: affinity checks, then the probability ladder."""
+    n = sp.name_string
+    p = sp.protocol
+    seps = [f"KUBE-SEP-{kube_proxy_chain_hash(n + p + e.text)}" for e in endpoints]
+
+    def head(endpoint: EndpointInfo) -> str:
+        if large:
+            return f"-A {chain}"
+        return f'-A {chain} -m comment --comment "{n} -> {endpoint.text}"'
+
+    if sp.affinity_seconds is not None:
+        for endpoint, sep in zip(endpoints, seps, strict=True):
+            w.nat_rules.append(
+                f"{head(endpoint)} -m recent --name {sep} --rcheck --seconds"
+                f" {sp.affinity_seconds} --reap -j {sep}"
+            )
+    count = len(endpoints)
+    for i, (endpoint, sep) in enumerate(zip(endpoints, seps, strict=True)):
+        statistic = ""
+        if i < count - 1:
+            statistic = f" -m statistic --mode random --probability {_probability(count - i)}"
+        w.nat_rules.append(f"{head(endpoint)}{statistic} -j {sep}")
+
+
+def service_ports_of(state: ClusterState, service: ServiceState) -> list[ServicePortInfo]:
+    """The service ports kube-proxy programs for a realized Service (none when headless)."""
+    svc = service.service
+    if service.cluster_ip is None or svc.type == ServiceType.EXTERNAL_NAME:
+        return []
+    external = svc.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
+    slices = state.slices_for(service)
+    result = []
+    for port_state in service.ports:
+        port = port_state.port
+        endpoints = []
+        for eps in slices:
+            for ep_port in eps.ports:
+                if (ep_port.name or "") != (port.name or "") or ep_port.protocol != port.protocol:
+                    continue
+                endpoints += [
+                    EndpointInfo(
+                        ip=e.address,
+                        port=ep_port.port,
+                        ready=e.ready,
+                        serving=e.serving,
+                        terminating=e.terminating,
+                        node_name=e.node_name,
+                        zone_hints=e.hints_zones,
+                    )
+                    for e in eps.endpoints
+                ]
+        result.append(
+            ServicePortInfo(
+                namespace=svc.namespace,
+                name=svc.name,
+                port_name=port.name or "",
+                protocol=str(port.protocol).lower(),
+                cluster_ip=service.cluster_ip,
+                port=port.port,
+                node_port=port_state.node_port or 0,
+                external_ips=tuple(str(ip) for ip in svc.external_ips),
+                load_balancer_vips=(
+                    tuple(str(ip) for ip in svc.load_balancer_ingress)
+                    if svc.type == ServiceType.LOAD_BALANCER
+                    else ()
+                ),
+                source_ranges=tuple(str(r) for r in svc.load_balancer_source_ranges),
+                external_policy_local=external and svc.external_traffic_policy == "Local",
+                internal_policy_local=svc.internal_traffic_policy == "Local",
+                affinity_seconds=(
+                    svc.session_affinity_timeout if svc.session_affinity == "ClientIP" else None
+                ),
+                health_check_node_port=service.health_check_node_port or 0,
+                endpoints=tuple(endpoints),
+            )
+        )
+    return result
+
+
+def node_rules(state: ClusterState, node_name: str) -> KubeProxyRuleset:
+    """The kube-proxy payload of one node of a realized cluster."""
+    topology = state.topology
+    node = state.nodes[node_name]
+    detector = topology.kube_proxy.detect_local
+    local_cidr = {
+        "ClusterCIDR": topology.cluster_cidr,
+        "NodeCIDR": node.pod_cidr,
+        "None": None,
+    }[detector]
+    info = KubeProxyNode(
+        name=node_name,
+        ip=node.ip,
+        local_cidr=local_cidr,
+        zone=node.node.zone,
+        config=topology.kube_proxy,
+    )
+    ports = [sp for svc in state.services.values() for sp in service_ports_of(state, svc)]
+    return generate_rules(ports, info)
+
+
+def jump_rules() -> dict[tuple[str, str], tuple[str, ...]]:
+    """The rules kube-proxy inserts into built-in chains, in their final order on a fresh node.
+
+    Each is inserted at position 1 when absent, so the resulting order is the
+    reverse of the order kube-proxy ensures them in.
+    """
+    new = "-m conntrack --ctstate NEW"
+    firewall = f'{new} -m comment --comment "kubernetes load balancer firewall"'
+    firewall += f" -j {KUBE_PROXY_FIREWALL}"
+    return {
+        ("filter", "INPUT"): (
+            firewall,
+            f'-m comment --comment "kubernetes health check service ports" -j {KUBE_NODEPORTS}',
+            f'{new} -m comment --comment "kubernetes externally-visible service portals"'
+            f" -j {KUBE_EXTERNAL_SERVICES}",
+            f"-j {KUBE_FIREWALL}",
+        ),
+        ("filter", "FORWARD"): (
+            firewall,
+            f'-m comment --comment "kubernetes forwarding rules" -j {KUBE_FORWARD}',
+            f'{new} -m comment --comment "kubernetes service portals" -j {KUBE_SERVICES}',
+            f'{new} -m comment --comment "kubernetes externally-visible service portals"'
+            f" -j {KUBE_EXTERNAL_SERVICES}",
+        ),
+        ("filter", "OUTPUT"): (
+            firewall,
+            f'{new} -m comment --comment "kubernetes service portals" -j {KUBE_SERVICES}',
+            f"-j {KUBE_FIREWALL}",
+        ),
+        ("nat", "PREROUTING"): (
+            f'-m comment --comment "kubernetes service portals" -j {KUBE_SERVICES}',
+        ),
+        ("nat", "OUTPUT"): (
+            f'-m comment --comment "kubernetes service portals" -j {KUBE_SERVICES}',
+        ),
+        ("nat", "POSTROUTING"): (
+            f'-m comment --comment "kubernetes postrouting rules" -j {KUBE_POSTROUTING}',
+        ),
+    }
+
+
+def _service_of_rule(rule: str) -> str:
+    """The service name a rule's comment starts with ('' when none), for sorting."""
+    marker = "--comment "
+    at = rule.find(marker)
+    if at < 0:
+        return ""
+    text = rule[at + len(marker) :]
+    text = text[1 : text.index('"', 1)] if text.startswith('"') else text.split(" ", 1)[0]
+    return text.split(" ", 1)[0]
+
+
+def canonical_restore_text(text: str) -> str:
+    """Sort a payload the way kube-proxy's tests do before comparing.
+
+    Per table: ``KUBE-NODEPORTS`` and ``KUBE-SERVICES`` first, the other chains
+    alphabetically; rules grouped by chain in that order; inside KUBE-SERVICES,
+    KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS and KUBE-PROXY-FIREWALL, rules
+    stably sorted by the service name of their comment (the nodeports tail
+    rule last); inside any other chain rule order is kept.
+    """
+    out: list[str] = []
+    table: str | None = None
+    chains: list[str] = []
+    rules: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            table, chains, rules = line[1:], [], {}
+            out.append(line)
+        elif line.startswith(":"):
+            chains.append(line.split()[0][1:])
+        elif line.startswith("-A "):
+            chain = line.split()[1]
+            rules.setdefault(chain, []).append(line)
+        elif line == "COMMIT":
+            first = [c for c in (KUBE_NODEPORTS, KUBE_SERVICES) if c in chains]
+            ordered = first + sorted(c for c in chains if c not in first)
+            out += [f":{c} - [0:0]" for c in ordered]
+            for chain in ordered + sorted(set(rules) - set(ordered)):
+                chain_rules = rules.get(chain, [])
+                if chain in (
+                    KUBE_SERVICES,
+                    KUBE_EXTERNAL_SERVICES,
+                    KUBE_NODEPORTS,
+                    KUBE_PROXY_FIREWALL,
+                ):
+                    chain_rules = sorted(
+                        chain_rules,
+                        key=lambda r: (NODEPORTS_TAIL_COMMENT in r, _service_of_rule(r)),
+                    )
+                out += chain_rules
+            out.append("COMMIT")
+            table = None
+    assert table is None, "payload ends inside a table (missing COMMIT)"
+    return "\n".join(out) + "\n"

@@ -1,0 +1,92 @@
+"""Workload controllers: Deployments, ReplicaSets, StatefulSets, DaemonSets and Jobs to Pods.
+
+Each controller's pods are named as that controller names them (the scheme is
+in :mod:`netsim.naming`) and listed in ordinal order. DaemonSet pods go to
+every node whose labels match the template's nodeSelector and whose taints the
+template tolerates (the DaemonSet controller pins each pod with node
+affinity; netsim sets ``nodeName``). Rollout history, scaling and
+failed/succeeded Job pods are not modelled: a Job contributes its
+``min(parallelism, completions)`` running pods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from netsim.control.scheduler import node_accepts
+from netsim.model.objects import Pod, PodTemplate, Workload, frozen_map
+from netsim.model.topology import Node
+from netsim.naming import pod_template_hash, random_suffix
+
+__all__ = ["expand_workload"]
+
+POD_TEMPLATE_HASH_LABEL = "pod-template-hash"  # Deployment controller
+STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"  # StatefulSet controller
+CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"  # StatefulSet, DaemonSet
+
+
+def expand_workload(workload: Workload, nodes: Sequence[Node]) -> tuple[Pod, ...]:
+    """The pods a workload's controller creates.
+
+    >>> from netsim.model.objects import LabelSelector, PodTemplate, Container
+    >>> w = Workload("StatefulSet", "db", "pg", 2, LabelSelector(),
+    ...              PodTemplate(containers=(Container("pg"),)))
+    >>> [p.name for p in expand_workload(w, ())]
+    ['pg-0', 'pg-1']
+    """
+    template = workload.template
+    kind, ns, name = workload.kind, workload.namespace, workload.name
+    pods: list[Pod] = []
+    match kind:
+        case "Deployment":
+            template_hash = pod_template_hash(_canonical(template))
+            owner = f"{name}-{template_hash}"
+            labels = {**template.labels, POD_TEMPLATE_HASH_LABEL: template_hash}
+            for i in range(workload.replicas):
+                suffix = random_suffix(f"ReplicaSet/{ns}/{owner}/{i}")
+                pods.append(_pod(workload, f"{owner}-{suffix}", labels, f"ReplicaSet {ns}/{owner}"))
+        case "ReplicaSet" | "Job":
+            for i in range(workload.replicas):
+                suffix = random_suffix(f"{kind}/{ns}/{name}/{i}")
+                pods.append(_pod(workload, f"{name}-{suffix}", dict(template.labels)))
+        case "StatefulSet":
+            for i in range(workload.replicas):
+                pod_name = f"{name}-{i}"
+                labels = {**template.labels, STATEFULSET_POD_NAME_LABEL: pod_name}
+                pods.append(_pod(workload, pod_name, labels))
+        case "DaemonSet":
+            for node in nodes:
+                if node_accepts(node, template, daemon=True):
+                    suffix = random_suffix(f"DaemonSet/{ns}/{name}/{node.name}")
+                    pod = _pod(workload, f"{name}-{suffix}", dict(template.labels))
+                    pods.append(replace(pod, template=replace(pod.template, node_name=node.name)))
+        case _:
+            raise ValueError(f"unknown workload kind {kind!r}")
+    return tuple(pods)
+
+
+def _canonical(template: PodTemplate) -> dict[str, Any]:
+    """The template as plain data, the input of the pod-template-hash."""
+    return {
+        "labels": dict(template.labels),
+        "containers": [
+            [c.name, [[p.container_port, str(p.protocol), p.name] for p in c.ports]]
+            for c in template.containers
+        ],
+        "node_name": template.node_name,
+        "node_selector": dict(template.node_selector),
+        "tolerations": [[t.key, t.operator, t.value, t.effect] for t in template.tolerations],
+        "host_network": template.host_network,
+    }
+
+
+def _pod(workload: Workload, name: str, labels: dict[str, str], owner: str | None = None) -> Pod:
+    return Pod(
+        namespace=workload.namespace,
+        name=name,
+        template=replace(workload.template, labels=frozen_map(labels)),
+        owner=owner or f"{workload.kind} {workload.namespace}/{workload.name}",
+        source=workload.source,
+    )

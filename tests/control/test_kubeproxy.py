@@ -1,0 +1,207 @@
+"""kube-proxy rule generation against kube-proxy's own expected rulesets and the spec."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from netsim.control.kubeproxy import (
+    EndpointInfo,
+    KubeProxyNode,
+    ServicePortInfo,
+    canonical_restore_text,
+    generate_rules,
+)
+from netsim.model.topology import KubeProxyConfig
+from netsim.naming import kube_proxy_chain_hash
+
+DATA = Path(__file__).parent / "data"
+IP = ipaddress.IPv4Address
+
+# kube-proxy's fake proxier in its unit tests: node "test-node", ClusterCIDR detector
+# 10.0.0.0/8, no --random-fully, nfacct counters available, localhost NodePorts on.
+TEST_NODE = KubeProxyNode(
+    name="test-node",
+    ip=IP("192.168.0.2"),
+    local_cidr=ipaddress.IPv4Network("10.0.0.0/8"),
+    config=KubeProxyConfig(random_fully=False),
+    nfacct=True,
+)
+
+
+def sp(
+    ns: str, name: str, cluster_ip: str, *endpoints: EndpointInfo, **kw: object
+) -> ServicePortInfo:
+    return ServicePortInfo(
+        namespace=ns,
+        name=name,
+        port_name="p80",
+        protocol="tcp",
+        cluster_ip=IP(cluster_ip),
+        port=80,
+        endpoints=endpoints,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def ep(ip: str, node: str | None = None, **kw: object) -> EndpointInfo:
+    return EndpointInfo(IP(ip), 80, node_name=node, **kw)  # type: ignore[arg-type]
+
+
+def test_overall_rules_equal_kube_proxys_expected_output() -> None:
+    """kube-proxy's TestOverallIPTablesRules: six services covering every rule type."""
+    ports = [
+        sp("ns1", "svc1", "172.30.0.41", ep("10.180.0.1")),
+        sp(
+            "ns2",
+            "svc2",
+            "172.30.0.42",
+            ep("10.180.0.2"),
+            node_port=3001,
+            external_ips=("192.168.99.22",),
+            load_balancer_vips=("1.2.3.4",),
+            external_policy_local=True,
+            health_check_node_port=30000,
+        ),
+        sp("ns3", "svc3", "172.30.0.43", ep("10.180.0.3"), node_port=3003),
+        sp(
+            "ns4",
+            "svc4",
+            "172.30.0.44",
+            ep("10.180.0.4"),
+            ep("10.180.0.5", "test-node"),
+            external_ips=("192.168.99.33",),
+        ),
+        sp(
+            "ns5",
+            "svc5",
+            "172.30.0.45",
+            ep("10.180.0.3"),
+            node_port=3002,
+            load_balancer_vips=("5.6.7.8",),
+            source_ranges=("203.0.113.0/25",),
+            affinity_seconds=10800,
+        ),
+        sp("ns6", "svc6", "172.30.0.46"),
+    ]
+    generated = generate_rules(ports, TEST_NODE).restore_text()
+    expected = (DATA / "upstream_overall.rules").read_text()
+    assert canonical_restore_text(generated) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "chain"),
+    [
+        ("ns1/svc1:p80tcp", "XPGD46QRK7WJZT7O"),
+        ("ns2/svc2:p80tcp", "GNZBNJ2PO5MGZ6GT"),
+        ("ns3/svc3:p80tcp", "X27LE4BHSL4DOUIK"),
+        ("ns4/svc4:p80tcp", "4SW47YFZTEDKD3PK"),
+        ("ns5/svc5:p80tcp", "NUKIZ6OKUXPJNT4C"),
+        ("ns1/svc1tcp", "AQI2S6QIMU7PVVRP"),
+        ("ns1/svc1:p80sctp", "GFCIFIA5VTFSTMSM"),
+        ("ns1/svc1:p80tcp10.180.0.1:80", "SXIVWICOYRO3J4NJ"),
+        ("ns4/svc4:p80tcp10.180.0.4:80", "UKSFD7AGPMPPLUHC"),
+        ("ns4/svc4:p80tcp10.180.0.5:80", "C6EBXVWJJZMIWKLZ"),
+        ("ns5/svc5:p80tcp10.180.0.3:80", "I77PXRDZVX7PMWMN"),
+        ("ns1/svc1tcp10.0.1.1:80", "3JOIVZTXZZRGORX4"),
+        ("ns1/svc1:p80sctp10.180.0.1:80", "RFW33Y6OHVBQ4W3M"),
+        ("ns1/svc1:p80tcp[ff06::c1]:80", "LIGRYQQLSZN4UWQ5"),
+    ],
+)
+def test_chain_hash_vectors(text: str, chain: str) -> None:
+    assert kube_proxy_chain_hash(text) == chain
+
+
+def nat_chain(text: str, chain: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(f"-A {chain} ")]
+
+
+def test_probability_ladder_and_endpoint_order() -> None:
+    eps = [ep(f"10.180.0.{i}") for i in (1, 2, 10, 3, 4, 5)]
+    text = generate_rules([sp("ns1", "svc1", "172.30.0.41", *eps)], TEST_NODE).restore_text()
+    rules = nat_chain(text, "KUBE-SVC-XPGD46QRK7WJZT7O")[1:]
+    # sorted as strings: "10.180.0.10:80" < "10.180.0.1:80" (since "0" < ":")
+    order = [r.split('"')[1].split(" -> ")[1] for r in rules]
+    assert order == [f"10.180.0.{i}:80" for i in (10, 1, 2, 3, 4, 5)]
+    probabilities = [r.split("--probability ")[1].split()[0] for r in rules[:-1]]
+    assert probabilities == [
+        "0.1666666667",
+        "0.2000000000",
+        "0.2500000000",
+        "0.3333333333",
+        "0.5000000000",
+    ]
+    assert "statistic" not in rules[-1]
+
+
+def test_internal_traffic_policy_local_without_local_endpoints_drops() -> None:
+    port = sp("ns1", "svc1", "172.30.0.41", ep("10.180.0.1", "other"), internal_policy_local=True)
+    text = generate_rules([port], TEST_NODE).restore_text()
+    assert (
+        '-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 has no local endpoints" -m tcp -p tcp'
+        " -d 172.30.0.41 --dport 80 -j DROP"
+    ) in text
+    assert "KUBE-SVL" not in text and "KUBE-SEP" not in text
+
+
+def test_internal_traffic_policy_local_uses_svl_with_local_endpoint() -> None:
+    port = sp(
+        "ns1",
+        "svc1",
+        "172.30.0.41",
+        ep("10.180.0.1", "test-node"),
+        ep("10.180.0.2", "x"),
+        internal_policy_local=True,
+    )
+    text = generate_rules([port], TEST_NODE).restore_text()
+    svl = "KUBE-SVL-XPGD46QRK7WJZT7O"
+    assert f"-d 172.30.0.41 --dport 80 -j {svl}" in text
+    assert len(nat_chain(text, svl)) == 2  # masquerade rule + the one local endpoint
+    assert "10.180.0.2" not in text
+
+
+def test_terminating_endpoints_are_a_fallback() -> None:
+    port = sp(
+        "ns1",
+        "svc1",
+        "172.30.0.41",
+        ep("10.180.0.1", ready=False, serving=True, terminating=True),
+        ep("10.180.0.2", ready=False, serving=False, terminating=True),
+    )
+    text = generate_rules([port], TEST_NODE).restore_text()
+    assert "--to-destination 10.180.0.1:80" in text
+    assert "10.180.0.2" not in text
+
+
+def test_masquerade_all_and_random_fully() -> None:
+    node = KubeProxyNode("n", IP("192.168.0.2"), None, config=KubeProxyConfig(masquerade_all=True))
+    text = generate_rules([sp("ns1", "svc1", "172.30.0.41", ep("10.180.0.1"))], node).restore_text()
+    assert "-j MASQUERADE --random-fully" in text
+    assert (
+        '-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp'
+        " -d 172.30.0.41 --dport 80 -j KUBE-MARK-MASQ"
+    ) in text
+
+
+def test_large_cluster_mode_drops_endpoint_comments() -> None:
+    eps = [EndpointInfo(IP("10.1.0.0") + i, 80) for i in range(1001)]
+    text = generate_rules([sp("ns1", "svc1", "172.30.0.41", *eps)], TEST_NODE).restore_text()
+    sep = [line for line in text.splitlines() if line.startswith("-A KUBE-SEP-")]
+    assert sep and all("--comment" not in line for line in sep)
+    svc = nat_chain(text, "KUBE-SVC-XPGD46QRK7WJZT7O")
+    assert "cluster IP" in svc[0] and all("--comment" not in r for r in svc[1:])
+
+
+def test_zone_hints_filter_cluster_endpoints() -> None:
+    node = KubeProxyNode("n", IP("192.168.0.2"), None, zone="a")
+    port = sp(
+        "ns1",
+        "svc1",
+        "172.30.0.41",
+        ep("10.180.0.1", zone_hints=("a",)),
+        ep("10.180.0.2", zone_hints=("b",)),
+    )
+    text = generate_rules([port], node).restore_text()
+    assert "10.180.0.1:80" in text and "10.180.0.2" not in text
