@@ -17,6 +17,30 @@ shapes deterministically so that a cluster file always realizes the same way:
 * ``container_id(namespace, name)``: 64 hex digits, SHA-256 of ``namespace/name``,
   the CNI_CONTAINERID of the pod's sandbox.
 * ``endpoint_slice_name(service, index)``: ``<service>-<suffix>``.
+
+The dataplane (:mod:`netsim.dataplane`) names namespaces, devices and graph nodes:
+
+* netns ids, the keys of ``Dataplane.namespaces``: ``node:<node>`` (a node's root
+  namespace), ``pod:<namespace>/<pod>``, ``router`` (the underlay router),
+  ``client:<name>`` (an external client), ``switch:<segment>`` (an L2 segment).
+* ``pod_netns_name(container_id)``: the name containerd gives a pod's namespace
+  in ``/run/netns``: ``cni-`` and a UUID (version 4 shape) taken from SHA-256 of
+  the container id. ``ip addr`` on the node prints it after ``link-netns``.
+* ``host_veth_name(container_id)``: the bridge plugin's ``veth`` + 8 hex digits
+  (random in the plugin), here the first 8 hex digits of SHA-256 of
+  ``veth/<container id>/<attempt>``; a name already taken on the node retries
+  with the next attempt, as the plugin retries on ``EEXIST``.
+* ``interface_mac(netns_id, ifname)``: a locally administered unicast MAC like
+  the kernel's random ones (first octet: bit 1 set, bit 0 clear), the first six
+  bytes of SHA-256 of ``<netns id>/<ifname>/<attempt>``; a MAC already used in the
+  dataplane retries with the next attempt.
+* ``external_segment_name(cidr)``: ``external-<cidr>``, the segment of external
+  clients outside every underlay subnet; ``switch_port_name(n)``: ``swp<n>``.
+* graph node ids: a namespace's is its netns id; a device's is
+  ``<netns id>/<ifname>`` (``pod:shop/web-x/eth0``: device names never hold ``/``);
+  ``kube-proxy:<node>``; a ClusterIP service port
+  ``service:<namespace>/<name>:<port>/<protocol>``; a NodePort
+  ``nodeport:<port>/<protocol>``.
 """
 
 from __future__ import annotations
@@ -28,13 +52,27 @@ from typing import Any
 
 __all__ = [
     "K8S_RAND_ALPHABET",
+    "ROUTER_NETNS_ID",
+    "client_netns_id",
     "container_id",
+    "device_node_id",
     "endpoint_slice_name",
+    "external_segment_name",
     "fnv32a",
+    "host_veth_name",
+    "interface_mac",
     "kube_proxy_chain_hash",
+    "kube_proxy_node_id",
+    "node_netns_id",
+    "node_port_node_id",
+    "pod_netns_id",
+    "pod_netns_name",
     "pod_template_hash",
     "random_suffix",
     "safe_encode_string",
+    "service_port_node_id",
+    "switch_netns_id",
+    "switch_port_name",
 ]
 
 K8S_RAND_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand
@@ -114,3 +152,133 @@ def kube_proxy_chain_hash(text: str) -> str:
     'SXIVWICOYRO3J4NJ'
     """
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+
+
+ROUTER_NETNS_ID = "router"  # the one underlay router's namespace
+
+
+def node_netns_id(node: str) -> str:
+    """The netns id of a node's root namespace.
+
+    >>> node_netns_id("node-1")
+    'node:node-1'
+    """
+    return f"node:{node}"
+
+
+def pod_netns_id(pod_key: str) -> str:
+    """The netns id of a pod's namespace (``pod_key`` is ``namespace/name``).
+
+    >>> pod_netns_id("shop/web-0")
+    'pod:shop/web-0'
+    """
+    return f"pod:{pod_key}"
+
+
+def client_netns_id(client: str) -> str:
+    """The netns id of an external client.
+
+    >>> client_netns_id("laptop")
+    'client:laptop'
+    """
+    return f"client:{client}"
+
+
+def switch_netns_id(segment: str) -> str:
+    """The netns id of the switch of an L2 segment.
+
+    >>> switch_netns_id("lan")
+    'switch:lan'
+    """
+    return f"switch:{segment}"
+
+
+def pod_netns_name(container_id: str) -> str:
+    """The name of a pod's namespace in ``/run/netns`` (containerd's ``cni-<uuid>``).
+
+    >>> pod_netns_name(container_id("default", "web"))
+    'cni-6a661a92-3c42-4155-b420-0a9753160b12'
+    """
+    digest = bytearray(hashlib.sha256(f"netns/{container_id}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x40  # UUID version 4
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"cni-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def host_veth_name(container_id: str, attempt: int = 0) -> str:
+    """The host-side veth name the bridge plugin gives a pod (``veth`` + 8 hex).
+
+    >>> host_veth_name(container_id("default", "web"))
+    'vethb252c221'
+    """
+    digest = hashlib.sha256(f"veth/{container_id}/{attempt}".encode()).hexdigest()
+    return f"veth{digest[:8]}"
+
+
+def interface_mac(netns_id: str, ifname: str, attempt: int = 0) -> str:
+    """A stable, locally administered unicast MAC for a device.
+
+    >>> mac = interface_mac("node:node-1", "cni0")
+    >>> mac
+    '82:f0:8a:d6:dc:05'
+    >>> int(mac[:2], 16) & 0b11
+    2
+    """
+    digest = bytearray(hashlib.sha256(f"{netns_id}/{ifname}/{attempt}".encode()).digest()[:6])
+    digest[0] = (digest[0] & 0xFC) | 0x02  # locally administered (bit 1), unicast (bit 0 clear)
+    return ":".join(f"{b:02x}" for b in digest)
+
+
+def external_segment_name(cidr: str) -> str:
+    """The L2 segment of external clients in ``cidr`` (outside every underlay subnet).
+
+    >>> external_segment_name("203.0.113.0/24")
+    'external-203.0.113.0/24'
+    """
+    return f"external-{cidr}"
+
+
+def switch_port_name(number: int) -> str:
+    """The name of a switch's port ``number`` (from 1).
+
+    >>> switch_port_name(1)
+    'swp1'
+    """
+    return f"swp{number}"
+
+
+def device_node_id(netns_id: str, ifname: str) -> str:
+    """The graph node id of a device.
+
+    >>> device_node_id("pod:shop/web-0", "eth0")
+    'pod:shop/web-0/eth0'
+    """
+    return f"{netns_id}/{ifname}"
+
+
+def kube_proxy_node_id(node: str) -> str:
+    """The graph node id of a node's kube-proxy.
+
+    >>> kube_proxy_node_id("node-1")
+    'kube-proxy:node-1'
+    """
+    return f"kube-proxy:{node}"
+
+
+def service_port_node_id(namespace: str, name: str, port: int, protocol: str) -> str:
+    """The graph node id of a ClusterIP service port.
+
+    >>> service_port_node_id("shop", "web", 80, "TCP")
+    'service:shop/web:80/TCP'
+    """
+    return f"service:{namespace}/{name}:{port}/{protocol}"
+
+
+def node_port_node_id(port: int, protocol: str) -> str:
+    """The graph node id of a NodePort.
+
+    >>> node_port_node_id(30080, "TCP")
+    'nodeport:30080/TCP'
+    """
+    return f"nodeport:{port}/{protocol}"

@@ -647,3 +647,37 @@ def canonical_restore_text(text: str) -> str:
             table = None
     assert table is None, "payload ends inside a table (missing COMMIT)"
     return "\n".join(out) + "\n"
+
+
+BUILTIN_CHAINS = {
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+}  # the kernel's built-in chains per table (iptables-save prints them in this order)
+KUBE_PROXY_CANARY = "KUBE-PROXY-CANARY"  # created empty in mangle, nat and filter
+
+
+def node_restore_text(ruleset: KubeProxyRuleset) -> str:
+    """Everything kube-proxy leaves on a fresh node, as one ``iptables-restore`` input.
+
+    Built-in chains (policy ACCEPT), the canary chains, kube-proxy's jump rules
+    in their final order and its payload. Loading it into an empty network
+    namespace gives what ``iptables-save`` shows on a node where only
+    kube-proxy has written rules.
+    """
+    jumps = jump_rules()
+    tables = {
+        "filter": (ruleset.filter_chains, ruleset.filter_rules),
+        "nat": (ruleset.nat_chains, ruleset.nat_rules),
+    }
+    lines: list[str] = []
+    for table, builtins in BUILTIN_CHAINS.items():
+        lines.append(f"*{table}")
+        lines += [f":{c} ACCEPT [0:0]" for c in builtins]
+        chains, rules = tables.get(table, ((), ()))
+        lines += [f":{c} - [0:0]" for c in (*chains, KUBE_PROXY_CANARY)]
+        for chain in builtins:
+            lines += [f"-A {chain} {rule}" for rule in jumps.get((table, chain), ())]
+        lines += rules
+        lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
