@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from netsim.cli import cni, show
+from netsim.cli import cni, graph, show
 from netsim.errors import NetsimError
 
 __all__ = ["app", "main"]
@@ -24,25 +24,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 show.register(app)
+graph.register(app)
 cni.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: usage errors exit 2 with click's message."""
     try:
-        app(standalone_mode=False)
+        app()
     except NetsimError as exc:
         print(f"netsim: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        print("netsim: aborted", file=sys.stderr)
-        sys.exit(1)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

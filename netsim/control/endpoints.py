@@ -35,7 +35,13 @@ from netsim.model.objects import (
 from netsim.model.selectors import service_selector_matches
 from netsim.naming import endpoint_slice_name
 
-__all__ = ["MAX_ENDPOINTS_PER_SLICE", "endpoint_slices_for", "resolve_target_port"]
+__all__ = [
+    "MAX_ENDPOINTS_PER_SLICE",
+    "endpoint_slices_for",
+    "index_pods",
+    "resolve_target_port",
+    "selected_pods",
+]
 
 MAX_ENDPOINTS_PER_SLICE = 100  # kube-controller-manager --max-endpoints-per-slice default
 
@@ -60,24 +66,41 @@ def resolve_target_port(port: ServicePort, pod: Pod) -> int | None:
     return None
 
 
+PodIndex = Mapping[tuple[str, str, str], Sequence[PodState]]
+
+
+def index_pods(pods: Sequence[PodState]) -> PodIndex:
+    """Pods with an IP by (namespace, label key, label value), in pod order."""
+    index: dict[tuple[str, str, str], list[PodState]] = {}
+    for pod in pods:
+        if pod.ip is None:
+            continue
+        for key, value in pod.pod.labels.items():
+            index.setdefault((pod.namespace, key, value), []).append(pod)
+    return index
+
+
+def selected_pods(service: Service, index: PodIndex) -> list[PodState]:
+    """The pods (with an IP) a Service's selector selects, in pod order."""
+    if not service.selector:
+        return []
+    candidates = [index.get((service.namespace, k, v), ()) for k, v in service.selector.items()]
+    smallest = min(candidates, key=len)
+    return [p for p in smallest if service_selector_matches(service.selector, p.pod.labels)]
+
+
 def endpoint_slices_for(
-    service: Service, pods: Sequence[PodState], nodes: Mapping[str, NodeState]
+    service: Service, index: PodIndex, nodes: Mapping[str, NodeState]
 ) -> tuple[EndpointSlice, ...]:
-    """The EndpointSlices the controller writes for ``service``.
+    """The EndpointSlices the controller writes for ``service`` (pods from :func:`index_pods`).
 
     Raises:
         ManifestError: a named targetPort that no selected pod declares.
     """
     if not service.selector:
         return ()
-    selected = [
-        p
-        for p in pods
-        if p.namespace == service.namespace
-        and p.ip is not None
-        and service_selector_matches(service.selector, p.pod.labels)
-    ]
-    for index, port in enumerate(service.ports):
+    selected = selected_pods(service, index)
+    for position, port in enumerate(service.ports):
         if (
             isinstance(port.target_port, str)
             and selected
@@ -97,7 +120,7 @@ def endpoint_slices_for(
                 f" (declared: {', '.join(declared) or 'none'})",
                 source=service.source,
                 obj=f"Service {service.key}",
-                field=f"spec.ports[{index}].targetPort",
+                field=f"spec.ports[{position}].targetPort",
             )
     groups: dict[tuple[EndpointPort, ...], list[Endpoint]] = {}
     for state in selected:

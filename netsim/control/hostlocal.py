@@ -1,7 +1,7 @@
 """host-local IPAM: the allocator of the CNI reference plugin, rebuilt exactly.
 
 Models the ``host-local`` IPAM plugin of containernetworking/plugins 1.1.1
-(``plugins/ipam/host-local/backend/allocator`` and ``backend/disk``):
+(``plugins/ipam/host-local/backend/allocator``):
 
 * **Range sets.** A range set is a list of ranges ``{subnet, rangeStart?,
   rangeEnd?, gateway?}`` of one address family; one IP is handed out per set
@@ -14,20 +14,18 @@ Models the ``host-local`` IPAM plugin of containernetworking/plugins 1.1.1
   skipped) and exclusively reserves the first free address; a second ADD of
   the same (container ID, ifname) is refused; requested IPs are checked;
   failures are wrapped ``failed to allocate for range <i>: ...`` and roll back
-  the sets already allocated in the same call.
-* **Stores.** :class:`MemoryStore` (dicts, for the cluster simulator) and
-  :class:`DiskStore` (the reference's on-disk layout, so that netsim and the Go
-  plugin can share a data directory)::
+  the sets already allocated in the same call. :func:`release` (DEL) and
+  :func:`check` (CHECK) complete the operations.
+* **Stores.** Reservations live in a :class:`Store`: :class:`MemoryStore`
+  for the cluster simulator or :class:`DiskStore`, the reference's on-disk
+  layout (both in :mod:`netsim.control.ipamstore`). The lock is taken per
+  range set and per release, as the reference takes it. On a MemoryStore the
+  walk runs on integers; in sequential use it tries one address per ADD (no
+  scan of the range). Addresses are read and printed as Go's ``net`` package
+  does (:func:`parse_ip`, :func:`parse_cidr`, in :mod:`netsim.control.goaddr`).
 
-      <dataDir>/<network name>/
-          10.99.0.2             "<containerID>\\r\\n<ifname>"   (one file per IP)
-          last_reserved_ip.0    "10.99.0.4"                    (one per range set)
-          lock                  flock(2)-ed around every operation
-
-  The lock is taken per range set and per release, as the reference takes it.
-  On a MemoryStore the walk runs on integers; in sequential use it tries one
-  address per ADD (no scan of the range). Addresses are read and printed as
-  Go's ``net`` package does (:func:`parse_ip`, :func:`parse_cidr`).
+This module is the public face of host-local IPAM: the store and address
+names are re-exported here.
 
 Not modelled: the CNI protocol (environment, JSON, result versions: see
 ``netsim.cni.plugin``), GC and STATUS (host-local 1.1.1 has neither), the
@@ -44,27 +42,34 @@ Go's ``skel`` gives plain errors.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import ipaddress
-import os
-import posixpath
-import stat
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import (
-    IPv4Address,
-    IPv4Interface,
-    IPv4Network,
-    IPv6Address,
-    IPv6Interface,
-    IPv6Network,
-)
-from types import TracebackType
-from typing import Any, Protocol, TypeAlias, cast
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
+from typing import Any, TypeAlias, cast
 
+from netsim.control.goaddr import (
+    GO_SPACE,
+    IPAddress,
+    IPInterface,
+    IPNetwork,
+    ParsedCIDR,
+    cidr_text,
+    go_trim_space,
+    parse_cidr,
+    parse_ip,
+)
+from netsim.control.ipamstore import (
+    DEFAULT_DATA_DIR,
+    ERR_INTERNAL,
+    LAST_RESERVED_IP_PREFIX,
+    LINE_BREAK,
+    LOCK_FILE,
+    V6_TAG,
+    DiskStore,
+    MemoryStore,
+    Store,
+)
 from netsim.errors import IPAMError
 
 __all__ = [
@@ -100,140 +105,9 @@ __all__ = [
     "release",
 ]
 
-IPAddress: TypeAlias = IPv4Address | IPv6Address
-IPNetwork: TypeAlias = IPv4Network | IPv6Network
-IPInterface: TypeAlias = IPv4Interface | IPv6Interface
-
-ERR_INTERNAL = 999  # libcni types.ErrInternal: skel's code for every plain Go error
-DEFAULT_DATA_DIR = "/var/lib/cni/networks"  # backend/disk/backend.go defaultDataDir
-LAST_RESERVED_IP_PREFIX = "last_reserved_ip."  # backend/disk/backend.go lastIPFilePrefix
-LINE_BREAK = "\r\n"  # backend/disk/backend.go LineBreak, between container ID and ifname
-LOCK_FILE = "lock"  # backend/disk/lock.go: flock(2) on <dir>/lock
-FILE_MODE = 0o644  # backend.go: os.OpenFile(..., 0644) for IP and last_reserved_ip files
-DIR_MODE = 0o755  # backend.go: os.MkdirAll(dir, 0755)
-LOCK_MODE = 0o750  # go-filemutex: syscall.Open(path, O_CREAT|O_RDONLY, 0750)
-
-# unicode.IsSpace: Go's white space (Python's str.isspace also counts U+001C..U+001F).
-GO_SPACE = (
-    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
-    "\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-
-
-def go_trim_space(text: str) -> str:
-    """Strip white space as Go's ``strings.TrimSpace`` does (not Python's ``str.strip``).
-
-    >>> go_trim_space(" c1\\r\\neth0\\n")
-    'c1\\r\\neth0'
-    >>> go_trim_space("\\x1cid\\x1c")
-    '\\x1cid\\x1c'
-    """
-    return text.strip(GO_SPACE)
-
 
 def _error(message: str) -> IPAMError:
     return IPAMError(ERR_INTERNAL, message)
-
-
-# ---------------------------------------------------------------------------------------------
-# Addresses as Go's net package reads and prints them
-
-
-def parse_ip(text: str) -> IPAddress | None:
-    """Parse an address as Go's ``net.ParseIP`` followed by ``To4()`` canonicalisation.
-
-    IPv4-mapped IPv6 addresses are IPv4 addresses to Go; zones are refused.
-
-    Args:
-        text: the address text.
-
-    Returns:
-        The address, or ``None`` where Go returns nil.
-
-    >>> parse_ip("10.0.0.1"), parse_ip("::ffff:10.0.0.1"), parse_ip("fd00::1")
-    (IPv4Address('10.0.0.1'), IPv4Address('10.0.0.1'), IPv6Address('fd00::1'))
-    >>> parse_ip("010.0.0.1") is None, parse_ip("fe80::1%eth0") is None
-    (True, True)
-    """
-    if "%" in text or not text.isascii():
-        return None
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedCIDR:
-    """A CIDR as Go's ``net.ParseCIDR`` reads it into a CNI ``types.IPNet``.
-
-    The address keeps its host bits (CNI's ``types.ParseCIDR`` puts the parsed
-    address back); ``mask_bits`` records whether the mask is 4 or 16 bytes long,
-    which differs from the address family for ``::ffff:10.0.0.0/120``.
-
-    Attributes:
-        ip: the address as written, IPv4-mapped addresses read as IPv4.
-        prefix_len: the prefix length as written.
-        mask_bits: 32 or 128, the width of the mask.
-    """
-
-    ip: IPAddress
-    prefix_len: int
-    mask_bits: int
-
-
-def _go_dtoi(text: str) -> int | None:
-    """Go's ``net.dtoi`` as ParseCIDR uses it: ASCII digits only, whole string."""
-    if not text or not text.isascii() or not text.isdigit() or len(text) > 8:
-        return None
-    return int(text)
-
-
-def parse_cidr(text: str) -> ParsedCIDR | None:
-    """Parse ``<ip>/<prefix>`` as Go's ``net.ParseCIDR``.
-
-    Args:
-        text: the CIDR text.
-
-    Returns:
-        The parsed CIDR, or ``None`` where Go reports ``invalid CIDR address``.
-
-    >>> parse_cidr("10.1.0.5/016")
-    ParsedCIDR(ip=IPv4Address('10.1.0.5'), prefix_len=16, mask_bits=32)
-    >>> parse_cidr("10.0.0.0/33") is None, parse_cidr("10.0.0.0/+8") is None
-    (True, True)
-    """
-    address_text, slash, prefix_text = text.partition("/")
-    if not slash:
-        return None
-    ip: IPAddress | None
-    try:
-        ip = IPv4Address(address_text) if address_text.isascii() else None
-        mask_bits = 32
-    except ValueError:
-        ip = parse_ip(address_text) if ":" in address_text else None
-        mask_bits = 128
-    prefix_len = _go_dtoi(prefix_text)
-    if ip is None or prefix_len is None or prefix_len > mask_bits:
-        return None
-    return ParsedCIDR(ip, prefix_len, mask_bits)
-
-
-def cidr_text(cidr: ParsedCIDR) -> str:
-    """Print a CIDR as Go's ``net.IPNet.String`` does (host bits kept).
-
-    >>> cidr_text(parse_cidr("10.1.0.5/16"))
-    '10.1.0.5/16'
-    >>> cidr_text(parse_cidr("::ffff:10.1.0.5/112"))
-    '10.1.0.5/16'
-    """
-    prefix_len = cidr.prefix_len
-    if cidr.ip.version == 4 and cidr.mask_bits == 128:
-        prefix_len = max(prefix_len - 96, 0)
-    return f"{cidr.ip}/{prefix_len}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,328 +323,6 @@ def canonicalize_range_sets(raw: Sequence[Sequence[Mapping[str, str]]]) -> tuple
 
 
 # ---------------------------------------------------------------------------------------------
-# Stores
-
-
-class Store(Protocol):
-    """What the allocator needs from storage (``backend.Store`` of the reference)."""
-
-    def lock(self) -> AbstractContextManager[object]:
-        """Exclusive access for one allocation, release or lookup."""
-        ...
-
-    def reserve(self, container_id: str, ifname: str, ip: IPAddress, range_set_index: int) -> bool:
-        """Claim ``ip``; False if it is taken. Records it as the set's last reserved IP."""
-        ...
-
-    def last_reserved_ip(self, range_set_index: int) -> IPAddress | None:
-        """The last IP reserved for the set, or None."""
-        ...
-
-    def get_by_id(self, container_id: str, ifname: str) -> tuple[IPAddress, ...]:
-        """The IPs held by the attachment, in the reference's (file name) order."""
-        ...
-
-    def find_by_id(self, container_id: str, ifname: str) -> bool:
-        """Whether anything is held by the attachment (``FindByID``, used by CHECK)."""
-        ...
-
-    def release_by_id(self, container_id: str, ifname: str) -> None:
-        """Free every IP held by the attachment."""
-        ...
-
-
-_V6_TAG = 1 << 128  # keeps IPv4 and IPv6 integers apart in one dict
-
-
-class MemoryStore:
-    """A store in dicts, for the cluster simulator; same answers as :class:`DiskStore`.
-
-    >>> store = MemoryStore()
-    >>> store.reserve("c1", "eth0", IPv4Address("10.0.0.2"), 0), len(store)
-    (True, 1)
-    >>> store.reserve("c2", "eth0", IPv4Address("10.0.0.2"), 0)
-    False
-    """
-
-    __slots__ = ("_held", "_last", "_mutex", "_owners")
-
-    def __init__(self) -> None:
-        # Addresses as integers, IPv6 ones tagged with bit 128 (see _key).
-        self._owners: dict[int, tuple[str, str]] = {}
-        # One key, or a list once an attachment holds several (the list costs GC time).
-        self._held: dict[tuple[str, str], int | list[int]] = {}
-        self._last: dict[int, int] = {}
-        self._mutex = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._owners)
-
-    def lock(self) -> AbstractContextManager[object]:
-        """A process-local mutex (the simulator is single-threaded; this is cheap)."""
-        return self._mutex
-
-    def _claim(self, owner: tuple[str, str], key: int, range_set_index: int) -> bool:
-        if key in self._owners:
-            return False
-        self._owners[key] = owner
-        self._hold(owner, key)
-        self._last[range_set_index] = key
-        return True
-
-    def _hold(self, owner: tuple[str, str], key: int) -> None:
-        held = self._held.get(owner)
-        if held is None:
-            self._held[owner] = key
-        elif isinstance(held, int):
-            self._held[owner] = [held, key]
-        else:
-            held.append(key)
-
-    def _keys(self, owner: tuple[str, str]) -> list[int]:
-        held = self._held.get(owner)
-        return [] if held is None else [held] if isinstance(held, int) else held
-
-    def reserve(self, container_id: str, ifname: str, ip: IPAddress, range_set_index: int) -> bool:
-        """Claim ``ip`` for the attachment."""
-        return self._claim((container_id.strip(GO_SPACE), ifname), _key(ip), range_set_index)
-
-    def last_reserved_ip(self, range_set_index: int) -> IPAddress | None:
-        """The last IP reserved for the set."""
-        key = self._last.get(range_set_index)
-        return None if key is None else _ip_of(key)
-
-    def get_by_id(self, container_id: str, ifname: str) -> tuple[IPAddress, ...]:
-        """The IPs of the attachment, sorted as their file names would be."""
-        keys = self._keys((container_id.strip(GO_SPACE), ifname))
-        return tuple(sorted((_ip_of(key) for key in keys), key=str))
-
-    def find_by_id(self, container_id: str, ifname: str) -> bool:
-        """Whether the attachment holds any IP."""
-        return (container_id.strip(GO_SPACE), ifname) in self._held
-
-    def release_by_id(self, container_id: str, ifname: str) -> None:
-        """Free the attachment's IPs (``last_reserved_ip`` is not rewound)."""
-        owner = (container_id.strip(GO_SPACE), ifname)
-        for key in self._keys(owner):
-            del self._owners[key]
-        self._held.pop(owner, None)
-
-
-def _key(ip: IPAddress) -> int:
-    return int(ip) if isinstance(ip, IPv4Address) else int(ip) | _V6_TAG
-
-
-def _ip_of(key: int) -> IPAddress:
-    return IPv6Address(key ^ _V6_TAG) if key & _V6_TAG else IPv4Address(key)
-
-
-def _go_errno_text(exc: OSError) -> str:
-    """Go's ``syscall.Errno`` text: glibc's message with a lower-case first letter."""
-    text = os.strerror(exc.errno) if exc.errno else str(exc)
-    return text[:1].lower() + text[1:]
-
-
-def _path_error(op: str, path: str, exc: OSError) -> IPAMError:
-    """An ``*os.PathError`` as Go prints it: ``<op> <path>: <errno text>``."""
-    return _error(f"{op} {path}: {_go_errno_text(exc)}")
-
-
-def _go_join(*parts: str) -> str:
-    """Go's ``filepath.Join`` (joined, then cleaned)."""
-    joined = posixpath.normpath(posixpath.join(*parts))
-    return "/" + joined.lstrip("/") if joined.startswith("//") else joined
-
-
-def _go_mkdir_all(path: str) -> None:
-    """Go's ``os.MkdirAll(path, 0755)``, with its error texts."""
-    try:
-        if stat.S_ISDIR(os.stat(path).st_mode):
-            return
-        raise _path_error("mkdir", path, OSError(errno.ENOTDIR, ""))
-    except OSError:
-        pass
-    stripped = path.rstrip("/")
-    parent = stripped[: stripped.rfind("/")] if "/" in stripped else ""
-    if len(parent) > 0:
-        _go_mkdir_all(parent)
-    try:
-        os.mkdir(path, DIR_MODE)
-    except OSError as exc:
-        try:
-            if stat.S_ISDIR(os.lstat(path).st_mode):
-                return
-        except OSError:
-            pass
-        raise _path_error("mkdir", path, exc) from None
-
-
-class DiskStore:
-    """The reference's disk store: ``<dataDir>/<network>/``, one file per IP.
-
-    Opening creates the directory and the lock file, as ``disk.New`` does. Use
-    as a context manager (or call :meth:`close`) to release the lock file.
-
-    Args:
-        data_dir: the ``dataDir`` of the config; empty means
-            ``/var/lib/cni/networks``.
-        network: the network name (``name`` of the config).
-
-    Raises:
-        IPAMError: the directory or lock file cannot be created (Go's wording).
-    """
-
-    def __init__(self, data_dir: str | os.PathLike[str], network: str) -> None:
-        self.directory = _go_join(os.fspath(data_dir) or DEFAULT_DATA_DIR, network)
-        _go_mkdir_all(self.directory)
-        try:
-            os.stat(self.directory)
-        except OSError as exc:
-            raise _path_error("stat", self.directory, exc) from None
-        try:
-            self._lock_fd: int | None = os.open(
-                os.path.join(self.directory, LOCK_FILE), os.O_CREAT | os.O_RDONLY, LOCK_MODE
-            )
-        except OSError as exc:
-            raise _error(_go_errno_text(exc)) from None
-
-    def close(self) -> None:
-        """Close the lock file (``Store.Close``)."""
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    def __enter__(self) -> DiskStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def lock(self) -> AbstractContextManager[object]:
-        """``flock(LOCK_EX)`` on the lock file for the duration of the block."""
-        return self._flocked()
-
-    @contextmanager
-    def _flocked(self) -> Iterator[object]:
-        if self._lock_fd is None:
-            raise ValueError("DiskStore is closed")
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield self
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    def _path(self, name: str) -> str:
-        return os.path.join(self.directory, name)
-
-    def reserve(self, container_id: str, ifname: str, ip: IPAddress, range_set_index: int) -> bool:
-        """Exclusively create the IP's file, then record ``last_reserved_ip.<index>``."""
-        path = self._path(str(ip))
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_EXCL | os.O_CREAT, FILE_MODE)
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            raise _path_error("open", path, exc) from None
-        content = _encode(go_trim_space(container_id) + LINE_BREAK + ifname)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(content)
-        except OSError as exc:
-            os.unlink(path)
-            raise _path_error("write", path, exc) from None
-        last_path = self._path(f"{LAST_RESERVED_IP_PREFIX}{range_set_index}")
-        try:
-            with open(last_path, "wb") as file:
-                file.write(str(ip).encode())
-        except OSError as exc:
-            raise _path_error("open", last_path, exc) from None
-        return True
-
-    def last_reserved_ip(self, range_set_index: int) -> IPAddress | None:
-        """The content of ``last_reserved_ip.<index>``, if it parses as an IP."""
-        try:
-            with open(self._path(f"{LAST_RESERVED_IP_PREFIX}{range_set_index}"), "rb") as file:
-                text = file.read().decode("utf-8", "surrogateescape")
-        except OSError:
-            return None
-        return parse_ip(text)
-
-    def _contents(self) -> Iterator[tuple[str, str]]:
-        """(path, trimmed content) of every file below the directory, as ``filepath.Walk``."""
-        for path in _walk_files(self.directory):
-            try:
-                with open(path, "rb") as file:
-                    data = file.read()
-            except OSError:
-                continue
-            yield path, go_trim_space(data.decode("utf-8", "surrogateescape"))
-
-    def get_by_id(self, container_id: str, ifname: str) -> tuple[IPAddress, ...]:
-        """IPs whose file holds ``id\\r\\nifname`` (or just ``id``, an older format)."""
-        match = go_trim_space(container_id) + LINE_BREAK + ifname
-        old_match = go_trim_space(container_id)
-        found: list[IPAddress] = []
-        for path, content in self._contents():
-            if content in (match, old_match):
-                ip = parse_ip(os.path.basename(path))
-                if ip is not None:
-                    found.append(ip)
-        return tuple(found)
-
-    def find_by_id(self, container_id: str, ifname: str) -> bool:
-        """Whether any file holds ``id\\r\\nifname``, else whether any holds ``id``."""
-        match = go_trim_space(container_id) + LINE_BREAK + ifname
-        if any(content == match for _, content in self._contents()):
-            return True
-        old_match = go_trim_space(container_id)
-        return any(content == old_match for _, content in self._contents())
-
-    def _release_matching(self, match: str) -> bool:
-        found = False
-        for path, content in self._contents():
-            if content == match:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    continue
-                found = True
-        return found
-
-    def release_by_id(self, container_id: str, ifname: str) -> None:
-        """Delete the attachment's files; if there are none, files holding just the ID."""
-        if not self._release_matching(go_trim_space(container_id) + LINE_BREAK + ifname):
-            self._release_matching(go_trim_space(container_id))
-
-
-def _encode(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
-def _walk_files(directory: str) -> Iterator[str]:
-    """Non-directories below ``directory`` in ``filepath.Walk`` order (byte-sorted, depth first)."""
-    try:
-        names = sorted(os.listdir(directory), key=_encode)
-    except OSError:
-        return
-    for name in names:
-        path = os.path.join(directory, name)
-        try:
-            mode = os.lstat(path).st_mode
-        except OSError:
-            continue
-        if stat.S_ISDIR(mode):
-            yield from _walk_files(path)
-        else:
-            yield path
-
-
-# ---------------------------------------------------------------------------------------------
 # The allocator
 
 
@@ -933,9 +485,9 @@ def _allocate_in_memory(
     i, n = 0, rs[0]._first
     last = store._last.get(index)
     if last is not None:
-        v4 = last < _V6_TAG
+        v4 = last < V6_TAG
         if not v4:
-            last -= _V6_TAG
+            last -= V6_TAG
         for j, r in enumerate(rs):
             if r._v4 == v4 and r._first <= last <= r._last:
                 if last != r._last:
@@ -948,7 +500,7 @@ def _allocate_in_memory(
     start_index, start, count = i, n, len(rs)
     while True:
         r = rs[i]
-        key = n if r._v4 else n | _V6_TAG
+        key = n if r._v4 else n | V6_TAG
         if n != r._gateway and key not in owners:
             owners[key] = owner
             if owner in store._held:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 from types import MappingProxyType
 
-from netsim.control.endpoints import endpoint_slices_for
+from netsim.control.endpoints import endpoint_slices_for, index_pods
 from netsim.control.hostlocal import MemoryStore, RangeSet, allocate, canonicalize_range_set
 from netsim.control.nodeipam import allocate_pod_cidrs
 from netsim.control.scheduler import schedule
@@ -72,12 +72,20 @@ def realize(spec: ClusterSpec) -> ClusterState:
         node.name: _node_state(topology, node.name, pod_cidrs[node.name]) for node in topology.nodes
     }
 
-    pods: list[Pod] = list(sys_pods)
-    for workload in sys_workloads:
-        pods.extend(expand_workload(workload, topology.nodes))
-    pods.extend(spec.pods)
-    for workload in spec.workloads:
-        pods.extend(expand_workload(workload, topology.nodes))
+    pods: list[Pod] = [*sys_pods, *spec.pods]
+    taken = {pod.key for pod in pods}
+    generated = [
+        pod
+        for workload in (*sys_workloads, *spec.workloads)
+        for pod in expand_workload(workload, topology.nodes, taken)
+    ]
+    system_generated = [p for p in generated if p.source == "<built-in>"]
+    pods = [
+        *sys_pods,
+        *system_generated,
+        *spec.pods,
+        *(p for p in generated if p.source != "<built-in>"),
+    ]
     _check_unique_pods(pods)
     for pod in pods:
         if pod.template.node_name is not None and pod.template.node_name not in nodes:
@@ -94,11 +102,11 @@ def realize(spec: ClusterSpec) -> ClusterState:
     service_states = _allocate_services(services, topology)
     declared_slices = {(s.namespace, s.service_name) for s in spec.endpoint_slices}
     slices = [*sys_slices, *spec.endpoint_slices]
-    ordered_pods = list(pod_states.values())
+    pod_index = index_pods(list(pod_states.values()))
     for service in services:
         if (service.namespace, service.name) in declared_slices:
             continue
-        slices.extend(endpoint_slices_for(service, ordered_pods, nodes))
+        slices.extend(endpoint_slices_for(service, pod_index, nodes))
     return ClusterState(
         topology=topology,
         namespaces=MappingProxyType({ns.name: ns for ns in spec.namespaces}),

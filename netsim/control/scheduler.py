@@ -19,6 +19,7 @@ modelled (the loader warns about the last two).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 
 from netsim.model.objects import Pod, PodTemplate, Toleration
@@ -82,35 +83,77 @@ def schedule(
     >>> schedule(pods, nodes, [])
     {'ns/p0': 'a', 'ns/p1': 'b', 'ns/p2': 'a'}
     """
-    by_name = {node.name: node for node in nodes}
-    total = dict.fromkeys(by_name, 0)
-    per_owner: dict[tuple[str, str], int] = {}
+    index_of = {node.name: i for i, node in enumerate(nodes)}
+    total = [0] * len(nodes)
+    per_owner: dict[str, dict[int, int]] = {}
     placement: dict[str, str | None] = {}
     for pod in pods:
         if pod.template.node_name is not None:
             placement[pod.key] = pod.template.node_name
-            total[pod.template.node_name] += 1
-            owner = pod.owner or pod.key
-            key = (owner, pod.template.node_name)
-            per_owner[key] = per_owner.get(key, 0) + 1
+            i = index_of[pod.template.node_name]
+            total[i] += 1
+            owned = per_owner.setdefault(pod.owner or pod.key, {})
+            owned[i] = owned.get(i, 0) + 1
+    # Feasibility depends only on the template's nodeSelector and tolerations: one heap
+    # of (pod count, node index) per distinct pair, updated lazily.
+    classes: dict[tuple[object, ...], tuple[list[int], list[tuple[int, int]]]] = {}
+    heaps_of_node: list[list[list[tuple[int, int]]]] = [[] for _ in nodes]
     for pod in pods:
         if pod.template.node_name is not None:
             continue
-        owner = pod.owner or pod.key
-        feasible = [
-            (per_owner.get((owner, node.name), 0), total[node.name], index, node.name)
-            for index, node in enumerate(nodes)
-            if node_accepts(node, pod.template) and total[node.name] < MAX_PODS_PER_NODE
-        ]
-        if not feasible:
+        template = pod.template
+        signature = (tuple(sorted(template.node_selector.items())), template.tolerations)
+        if signature not in classes:
+            feasible = [i for i, node in enumerate(nodes) if node_accepts(node, template)]
+            heap = [(total[i], i) for i in feasible]
+            heapq.heapify(heap)
+            classes[signature] = (feasible, heap)
+            for i in feasible:
+                heaps_of_node[i].append(heap)
+        feasible, heap = classes[signature]
+        owned = per_owner.setdefault(pod.owner or pod.key, {})
+        chosen = _pick(heap, feasible, owned, total)
+        if chosen is None:
             placement[pod.key] = None
             warnings.append(
                 f"Pod {pod.key}: Pending: no node matches its nodeSelector, tolerates"
                 f" the node taints and has room (max {MAX_PODS_PER_NODE} pods per node)"
             )
             continue
-        chosen = min(feasible)[3]
-        placement[pod.key] = chosen
+        placement[pod.key] = nodes[chosen].name
         total[chosen] += 1
-        per_owner[(owner, chosen)] = per_owner.get((owner, chosen), 0) + 1
+        owned[chosen] = owned.get(chosen, 0) + 1
+        for other in heaps_of_node[chosen]:
+            if total[chosen] < MAX_PODS_PER_NODE:
+                heapq.heappush(other, (total[chosen], chosen))
     return placement
+
+
+def _pick(
+    heap: list[tuple[int, int]], feasible: list[int], owned: dict[int, int], total: list[int]
+) -> int | None:
+    """The feasible node with the fewest pods of this owner, then fewest pods, then first.
+
+    The heap yields open nodes by (pod count, index); nodes already running a pod
+    of this owner are set aside and pushed back. Only when every open node runs
+    one (more replicas than nodes) or all are full does it scan the nodes.
+    """
+    set_aside: list[tuple[int, int]] = []
+    chosen = None
+    while heap:
+        count, i = heapq.heappop(heap)
+        if count != total[i] or count >= MAX_PODS_PER_NODE:
+            continue  # a stale entry, or the node is full
+        set_aside.append((count, i))
+        if owned.get(i, 0) == 0:
+            chosen = i
+            break
+    for entry in set_aside:
+        heapq.heappush(heap, entry)
+    if chosen is not None:
+        return chosen
+    open_nodes = [i for i in feasible if total[i] < MAX_PODS_PER_NODE]
+    if not open_nodes:
+        return None
+    low = min(owned.get(i, 0) for i in open_nodes)
+    return min((i for i in open_nodes if owned.get(i, 0) == low), key=lambda i: (total[i], i))

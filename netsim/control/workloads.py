@@ -27,8 +27,14 @@ STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"  # StatefulSet
 CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"  # StatefulSet, DaemonSet
 
 
-def expand_workload(workload: Workload, nodes: Sequence[Node]) -> tuple[Pod, ...]:
+def expand_workload(
+    workload: Workload, nodes: Sequence[Node], taken: set[str] | None = None
+) -> tuple[Pod, ...]:
     """The pods a workload's controller creates.
+
+    ``taken`` holds the ``namespace/name`` of pods that exist already; a generated
+    name that collides is drawn again (as a controller retries after the API
+    server's AlreadyExists), and every new name is added to it.
 
     >>> from netsim.model.objects import LabelSelector, PodTemplate, Container
     >>> w = Workload("StatefulSet", "db", "pg", 2, LabelSelector(),
@@ -39,28 +45,40 @@ def expand_workload(workload: Workload, nodes: Sequence[Node]) -> tuple[Pod, ...
     template = workload.template
     kind, ns, name = workload.kind, workload.namespace, workload.name
     pods: list[Pod] = []
+    used = taken if taken is not None else set()
+
+    def unique(prefix: str, seed: str) -> str:
+        attempt = 0
+        while True:
+            candidate = f"{prefix}-{random_suffix(seed if attempt == 0 else f'{seed}/{attempt}')}"
+            if f"{ns}/{candidate}" not in used:
+                used.add(f"{ns}/{candidate}")
+                return candidate
+            attempt += 1
+
     match kind:
         case "Deployment":
             template_hash = pod_template_hash(_canonical(template))
             owner = f"{name}-{template_hash}"
             labels = {**template.labels, POD_TEMPLATE_HASH_LABEL: template_hash}
             for i in range(workload.replicas):
-                suffix = random_suffix(f"ReplicaSet/{ns}/{owner}/{i}")
-                pods.append(_pod(workload, f"{owner}-{suffix}", labels, f"ReplicaSet {ns}/{owner}"))
+                pod_name = unique(owner, f"ReplicaSet/{ns}/{owner}/{i}")
+                pods.append(_pod(workload, pod_name, labels, f"ReplicaSet {ns}/{owner}"))
         case "ReplicaSet" | "Job":
             for i in range(workload.replicas):
-                suffix = random_suffix(f"{kind}/{ns}/{name}/{i}")
-                pods.append(_pod(workload, f"{name}-{suffix}", dict(template.labels)))
+                pod_name = unique(name, f"{kind}/{ns}/{name}/{i}")
+                pods.append(_pod(workload, pod_name, dict(template.labels)))
         case "StatefulSet":
             for i in range(workload.replicas):
                 pod_name = f"{name}-{i}"
+                used.add(f"{ns}/{pod_name}")
                 labels = {**template.labels, STATEFULSET_POD_NAME_LABEL: pod_name}
                 pods.append(_pod(workload, pod_name, labels))
         case "DaemonSet":
             for node in nodes:
                 if node_accepts(node, template, daemon=True):
-                    suffix = random_suffix(f"DaemonSet/{ns}/{name}/{node.name}")
-                    pod = _pod(workload, f"{name}-{suffix}", dict(template.labels))
+                    pod_name = unique(name, f"DaemonSet/{ns}/{name}/{node.name}")
+                    pod = _pod(workload, pod_name, dict(template.labels))
                     pods.append(replace(pod, template=replace(pod.template, node_name=node.name)))
         case _:
             raise ValueError(f"unknown workload kind {kind!r}")
