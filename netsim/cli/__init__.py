@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from netsim.cli import cni, graph, show
+from netsim.cli import cni, graph, rules, show
 from netsim.errors import NetsimError
 
 __all__ = ["app", "main"]
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 show.register(app)
 graph.register(app)
+rules.register(app)
 cni.register(app)
 
 
