@@ -10,7 +10,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 TOPOLOGIES = REPO / "topologies"
-EXAMPLES = sorted(TOPOLOGIES.glob("*.yaml"))
+EXAMPLES = sorted(TOPOLOGIES.glob("*.yaml"))  # every bundled topology
+MODE_EXAMPLES = [TOPOLOGIES / f"{mode}.yaml" for mode in ("l2", "l3", "vxlan")]  # the demo app
 
 BASE_TOPOLOGY: dict[str, object] = {
     "name": "t",

@@ -11,7 +11,7 @@ from netsim.control.realize import realize
 from netsim.control.state import ClusterState
 from netsim.errors import AllocationError, ManifestError
 from netsim.model.spec import load_cluster
-from tests.conftest import EXAMPLES, WriteCluster
+from tests.conftest import MODE_EXAMPLES, WriteCluster
 
 IP = ipaddress.IPv4Address
 
@@ -20,7 +20,7 @@ def state_of(write_cluster: WriteCluster, manifests: str, **changes: object) -> 
     return realize(load_cluster(write_cluster(manifests, **changes)))
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("path", MODE_EXAMPLES, ids=[p.stem for p in MODE_EXAMPLES])
 def test_examples_realize(path: Path) -> None:
     state = realize(load_cluster(path))
     web = state.services["shop/web"]
