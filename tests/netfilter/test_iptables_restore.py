@@ -43,7 +43,7 @@ from tests.netfilter.conftest import (
     saved_date,
     without_comments,
 )
-from tests.netfilter.test_render import rulesets
+from tests.netfilter.strategies import rulesets
 
 pytestmark = pytest.mark.kernel
 
