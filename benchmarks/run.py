@@ -24,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.bench_netfilter import bench_first_match
 from benchmarks.bench_routing import bench_lpm
 from benchmarks.synthetic import FULL, QUICK, synthetic_spec
 from netsim.control.kubeproxy import node_rules
@@ -72,6 +73,9 @@ def main() -> int:
     lpm = bench_lpm(n_routes=10_000)
     lpm["met"] = lpm["lookups_per_second"] >= lpm["target"]
     results.append(lpm)
+    first_match = bench_first_match(n_services=10_000)
+    first_match["met"] = first_match["median_s"] <= first_match["target"]
+    results.append(first_match)
     spec = synthetic_spec(**sizes, mode=PodNetworkMode.VXLAN)
     results.append(measure("realize", size, 5.0, lambda: realize(spec)))
     state = realize(spec)

@@ -1,12 +1,15 @@
-"""Netfilter: iptables rulesets as typed values, read from and written as ``iptables-save``.
+"""Netfilter: iptables rulesets as typed values, and packets evaluated through them.
 
-* ``netsim.netfilter.ruleset``: the model (``Ruleset`` → ``Table`` → ``Chain`` →
-  ``Rule`` with typed matches and targets) and its lookups.
-* ``netsim.netfilter.parse``: ``parse_iptables_save``, which reads a dump or a
-  restore payload as iptables 1.8.9 and the kernel would, or says why not.
-* ``netsim.netfilter.render``: ``render_iptables_save``, which prints a ruleset
-  exactly as ``iptables-save`` (1.8.9, nf_tables backend) does.
+* ``ruleset`` (with ``values``, ``matches``, ``targets``): the model
+  (``Ruleset`` → ``Table`` → ``Chain`` → ``Rule`` with typed matches and targets).
+* ``parse`` (with ``lexer``, ``parse_matches``, ``parse_targets``, ``checks``):
+  ``parse_iptables_save``, which reads a dump or a restore payload as iptables
+  1.8.9 and the kernel would, or says why not.
+* ``render``: ``render_iptables_save``, exactly as ``iptables-save`` prints.
+* ``evaluate`` (with ``packet``, ``conntrack``, ``recent``, ``matching``,
+  ``compiled``, ``walk``, ``nat``): ``evaluate_hook`` runs a packet through one
+  hook in kernel order with conntrack and NAT.
+* ``node``, ``diff``: a node's predicted ruleset, and its comparison with a dump.
 
-Evaluating rules against packets and conntrack is not here yet. IPv6
-(ip6tables) is not modelled. See docs/iptables.md.
+IPv6 (ip6tables) is not modelled. See docs/iptables.md and docs/netfilter.md.
 """
