@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from netsim.cli import cni, graph, rules, show
+from netsim.cli import cni, graph, rules, show, trace
 from netsim.errors import NetsimError
 
 __all__ = ["app", "main"]
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 show.register(app)
+trace.register(app)
 graph.register(app)
 rules.register(app)
 cni.register(app)

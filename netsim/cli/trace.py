@@ -1,0 +1,93 @@
+"""``netsim trace TOPOLOGY --from X --to Y``: what happens to one packet, hop by hop."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from netsim.cli.common import load_state
+from netsim.dataplane.build import build_dataplane
+from netsim.report.trace import render_trace_text, trace_json
+from netsim.trace import DEFAULT_SPORT, Disposition, L4Protocol, make_flow, prepare, trace_flow
+
+__all__ = ["TraceFormat", "register"]
+
+
+class TraceFormat(StrEnum):
+    """Output formats of ``netsim trace``."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+def trace(
+    topology: Annotated[Path, typer.Argument(help="Topology file (YAML).")],
+    source: Annotated[
+        str,
+        typer.Option("--from", help="ext:NAME | ext:IP | NAMESPACE/POD | node:NODE"),
+    ],
+    destination: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="node:NODE:PORT | svc:NAMESPACE/NAME:PORT | NAMESPACE/POD:PORT | IP:PORT",
+        ),
+    ],
+    protocol: Annotated[
+        L4Protocol, typer.Option("--protocol", help="tcp, udp or sctp.")
+    ] = L4Protocol.TCP,
+    sport: Annotated[int, typer.Option("--sport", help="Source port.")] = DEFAULT_SPORT,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Follow one load-balancing pick (default: every one)."),
+    ] = None,
+    reply: Annotated[
+        bool, typer.Option("--reply", help="Also trace the reply of delivered packets.")
+    ] = False,
+    output_format: Annotated[
+        TraceFormat, typer.Option("--format", "-f", help="text or json.")
+    ] = TraceFormat.TEXT,
+    expect: Annotated[
+        Disposition | None,
+        typer.Option("--expect", help="Exit 1 when any outcome ends otherwise."),
+    ] = None,
+    pcap: Annotated[
+        Path | None,
+        typer.Option(
+            "--pcap",
+            help="Also write the frame on the wire at every hop to FILE (pcapng).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Trace a packet from --from to --to through every device, route and rule."""
+    state = load_state(topology)
+    dataplane = build_dataplane(state)
+    flow = make_flow(dataplane, source, destination, protocol=protocol, sport=sport)
+    traces = trace_flow(prepare(dataplane), flow, seed=seed, reply=reply)
+    if pcap is not None:
+        from netsim.capture import write_pcapng  # lazy: only --pcap loads Scapy
+
+        count = write_pcapng(traces, pcap, dataplane)
+        typer.echo(f"netsim: wrote {count} frames to {pcap}", err=True)
+    if output_format is TraceFormat.JSON:
+        typer.echo(json.dumps(trace_json(traces), indent=2))
+    else:
+        width = shutil.get_terminal_size((100, 40)).columns
+        typer.echo(render_trace_text(traces, width=width), nl=False)
+    if expect is not None:
+        wrong = [t for t in traces if t.disposition is not expect]
+        if wrong:
+            got = ", ".join(sorted({t.disposition.value for t in wrong}))
+            typer.echo(f"netsim: expected {expect.value}, got {got}", err=True)
+            raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the application."""
+    app.command("trace")(trace)
