@@ -13,6 +13,7 @@ import typer
 from netsim.cli.common import load_state
 from netsim.dataplane.build import build_dataplane
 from netsim.report.trace import render_trace_text, trace_json
+from netsim.report.trace_diagram import render_trace_dot, render_trace_mermaid
 from netsim.trace import DEFAULT_SPORT, Disposition, L4Protocol, make_flow, prepare, trace_flow
 
 __all__ = ["TraceFormat", "register"]
@@ -23,6 +24,8 @@ class TraceFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"
+    DOT = "dot"
+    MERMAID = "mermaid"
 
 
 def trace(
@@ -50,7 +53,7 @@ def trace(
         bool, typer.Option("--reply", help="Also trace the reply of delivered packets.")
     ] = False,
     output_format: Annotated[
-        TraceFormat, typer.Option("--format", "-f", help="text or json.")
+        TraceFormat, typer.Option("--format", "-f", help="text, json, dot or mermaid.")
     ] = TraceFormat.TEXT,
     expect: Annotated[
         Disposition | None,
@@ -77,6 +80,10 @@ def trace(
         typer.echo(f"netsim: wrote {count} frames to {pcap}", err=True)
     if output_format is TraceFormat.JSON:
         typer.echo(json.dumps(trace_json(traces), indent=2))
+    elif output_format is TraceFormat.DOT:
+        typer.echo(render_trace_dot(traces), nl=False)
+    elif output_format is TraceFormat.MERMAID:
+        typer.echo(render_trace_mermaid(traces), nl=False)
     else:
         width = shutil.get_terminal_size((100, 40)).columns
         typer.echo(render_trace_text(traces, width=width), nl=False)
