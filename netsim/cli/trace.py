@@ -59,6 +59,17 @@ def trace(
         Disposition | None,
         typer.Option("--expect", help="Exit 1 when any outcome ends otherwise."),
     ] = None,
+    connections: Annotated[
+        int,
+        typer.Option(
+            "--connections",
+            min=1,
+            max=1000,
+            help="Trace N successive connections from the same client (source ports"
+            " SPORT, SPORT+1, ...) keeping conntrack and recent state, so sessionAffinity"
+            " shows; each follows one pick (--seed, default 1).",
+        ),
+    ] = 1,
     pcap: Annotated[
         Path | None,
         typer.Option(
@@ -71,22 +82,48 @@ def trace(
     """Trace a packet from --from to --to through every device, route and rule."""
     state = load_state(topology)
     dataplane = build_dataplane(state)
-    flow = make_flow(dataplane, source, destination, protocol=protocol, sport=sport)
-    traces = trace_flow(prepare(dataplane), flow, seed=seed, reply=reply)
+    index = prepare(dataplane)
+    if connections == 1:
+        flow = make_flow(dataplane, source, destination, protocol=protocol, sport=sport)
+        runs = [trace_flow(index, flow, seed=seed, reply=reply)]
+    else:
+        runs = []
+        session = None
+        for number in range(connections):
+            flow = make_flow(
+                dataplane, source, destination, protocol=protocol, sport=sport + number
+            )
+            run = trace_flow(
+                index,
+                flow,
+                seed=(1 if seed is None else seed) + number,
+                session=session,
+                reply=reply,
+            )
+            session = run[-1].session
+            runs.append(run)
+    traces = tuple(trace for run in runs for trace in run)
     if pcap is not None:
         from netsim.capture import write_pcapng  # lazy: only --pcap loads Scapy
 
         count = write_pcapng(traces, pcap, dataplane)
         typer.echo(f"netsim: wrote {count} frames to {pcap}", err=True)
-    if output_format is TraceFormat.JSON:
-        typer.echo(json.dumps(trace_json(traces), indent=2))
-    elif output_format is TraceFormat.DOT:
-        typer.echo(render_trace_dot(traces), nl=False)
-    elif output_format is TraceFormat.MERMAID:
-        typer.echo(render_trace_mermaid(traces), nl=False)
-    else:
-        width = shutil.get_terminal_size((100, 40)).columns
-        typer.echo(render_trace_text(traces, width=width), nl=False)
+    for number, run in enumerate(runs):
+        if len(runs) > 1 and output_format is TraceFormat.TEXT:
+            typer.echo(f"connection {number + 1}/{len(runs)}")
+        if output_format is TraceFormat.JSON and len(runs) > 1:
+            if number == 0:
+                data = {"connections": [trace_json(r) for r in runs]}
+                typer.echo(json.dumps(data, indent=2))
+        elif output_format is TraceFormat.JSON:
+            typer.echo(json.dumps(trace_json(run), indent=2))
+        elif output_format is TraceFormat.DOT:
+            typer.echo(render_trace_dot(run), nl=False)
+        elif output_format is TraceFormat.MERMAID:
+            typer.echo(render_trace_mermaid(run), nl=False)
+        else:
+            width = shutil.get_terminal_size((100, 40)).columns
+            typer.echo(render_trace_text(run, width=width), nl=False)
     if expect is not None:
         wrong = [t for t in traces if t.disposition is not expect]
         if wrong:

@@ -80,3 +80,38 @@ def test_unknown_pod_is_an_input_error(app: typer.Typer) -> None:
     result = CliRunner().invoke(app, ["trace", L3, "--from", "client/curll", "--to", "1.2.3.4:5"])
     assert isinstance(result.exception, InputError)
     assert "--from: no pod 'client/curll' (did you mean: client/curl)" in str(result.exception)
+
+
+def test_connections_keep_session_affinity() -> None:
+    """--connections N: successive connections from one client stick to one ClientIP backend."""
+    import json as _json
+
+    from typer import Typer
+    from typer.testing import CliRunner
+
+    from netsim.cli import trace as trace_cli
+    from tests.conftest import TOPOLOGIES
+
+    local = Typer()
+    trace_cli.register(local)
+    local.command("noop")(lambda: None)
+    args = [
+        "trace",
+        str(TOPOLOGIES / "services.yaml"),
+        "--from",
+        "feat/dns-0",
+        "--to",
+        "svc:feat/sticky:80",
+        "--connections",
+        "4",
+        "--format",
+        "json",
+    ]
+    result = CliRunner().invoke(local, args)
+    assert result.exit_code == 0, result.output
+    runs = _json.loads(result.stdout)["connections"]
+    assert len(runs) == 4
+    pods = {run["outcomes"][0]["delivered_to"]["pod"] for run in runs}
+    assert len(pods) == 1
+    sports = [run["flow"]["sport"] for run in runs]
+    assert sports == [sports[0] + i for i in range(4)]
