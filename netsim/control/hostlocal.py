@@ -43,10 +43,10 @@ Go's ``skel`` gives plain errors.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
-from typing import Any, TypeAlias, cast
+from typing import Any, cast
 
 from netsim.control.goaddr import (
     GO_SPACE,
@@ -69,6 +69,19 @@ from netsim.control.ipamstore import (
     DiskStore,
     MemoryStore,
     Store,
+)
+from netsim.control.iprange import (
+    Range,
+    RangeSet,
+    canonicalize_range_set,
+    canonicalize_range_sets,
+    check_range_sets_disjoint,
+    ipam_error,
+    range_contains,
+    range_for,
+    range_set_contains,
+    range_set_text,
+    range_text,
 )
 from netsim.errors import IPAMError
 
@@ -104,224 +117,6 @@ __all__ = [
     "range_text",
     "release",
 ]
-
-
-def _error(message: str) -> IPAMError:
-    return IPAMError(ERR_INTERNAL, message)
-
-
-# ---------------------------------------------------------------------------------------------
-# Ranges and range sets
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    """One canonicalized range of a range set.
-
-    Attributes:
-        subnet: the subnet; allocated addresses carry its prefix length.
-        range_start: first allocatable address, inclusive.
-        range_end: last allocatable address, inclusive.
-        gateway: the gateway handed out with addresses of this range and never
-            allocated from it (the reference does not require it to lie inside
-            the subnet, nor to be of the same family).
-    """
-
-    subnet: IPNetwork
-    range_start: IPAddress
-    range_end: IPAddress
-    gateway: IPAddress | None
-    # Derived integers for the allocator's hot path; not part of the value.
-    _first: int = field(init=False, repr=False, compare=False)
-    _last: int = field(init=False, repr=False, compare=False)
-    _gateway: int = field(init=False, repr=False, compare=False)
-    _v4: bool = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        version = self.subnet.version
-        if self.range_start.version != version or self.range_end.version != version:
-            raise ValueError(f"range {self.range_start}-{self.range_end} is not in {self.subnet}")
-        gateway = self.gateway
-        object.__setattr__(self, "_first", int(self.range_start))
-        object.__setattr__(self, "_last", int(self.range_end))
-        skipped = int(gateway) if gateway is not None and gateway.version == version else -1
-        object.__setattr__(self, "_gateway", skipped)
-        object.__setattr__(self, "_v4", version == 4)
-
-
-RangeSet: TypeAlias = tuple[Range, ...]
-
-
-def range_text(r: Range) -> str:
-    """``<rangeStart>-<rangeEnd>``, the reference's ``Range.String``."""
-    return f"{r.range_start}-{r.range_end}"
-
-
-def range_set_text(rs: RangeSet) -> str:
-    """The ranges of a set as the reference prints them in messages.
-
-    >>> rs = canonicalize_range_set([{"subnet": "10.99.0.0/29"}, {"subnet": "10.98.1.0/30"}], 0)
-    >>> range_set_text(rs)
-    '10.99.0.1-10.99.0.6,10.98.1.1-10.98.1.2'
-    """
-    return ",".join(range_text(r) for r in rs)
-
-
-def range_contains(r: Range, ip: IPAddress) -> bool:
-    """Whether ``ip`` is allocatable from ``r``: same family, rangeStart <= ip <= rangeEnd."""
-    return isinstance(ip, IPv4Address) == r._v4 and r._first <= int(ip) <= r._last
-
-
-def range_set_contains(rs: RangeSet, ip: IPAddress) -> bool:
-    """Whether any range of the set contains ``ip`` (``RangeSet.Contains``)."""
-    return _range_for(rs, ip) is not None
-
-
-def _range_for(rs: RangeSet, ip: IPAddress) -> Range | None:
-    v4, n = isinstance(ip, IPv4Address), int(ip)
-    for r in rs:
-        if r._v4 == v4 and r._first <= n <= r._last:
-            return r
-    return None
-
-
-def _overlaps(a: Range, b: Range) -> bool:
-    """``Range.Overlaps``: either range contains an end of the other."""
-    if a.subnet.version != b.subnet.version:
-        return False
-    return (
-        range_contains(a, b.range_start)
-        or range_contains(a, b.range_end)
-        or range_contains(b, a.range_start)
-        or range_contains(b, a.range_end)
-    )
-
-
-def _optional_ip(raw: Mapping[str, str], key: str) -> IPAddress | None:
-    text = raw.get(key) or ""
-    if not text:
-        return None
-    ip = parse_ip(text)
-    if ip is None:
-        raise _error(f"invalid IP address: {text}")
-    return ip
-
-
-def _canonicalize_range(raw: Mapping[str, str]) -> Range:
-    """``Range.Canonicalize``; raises IPAMError with the bare reference message."""
-    subnet_text = raw.get("subnet") or ""
-    if not subnet_text:
-        raise _error("IP <nil> not v4 nor v6")
-    cidr = parse_cidr(subnet_text)
-    if cidr is None:
-        raise _error(f"invalid CIDR address: {subnet_text}")
-    if cidr.prefix_len > cidr.mask_bits - 2:
-        raise _error(f"Network {cidr_text(cidr)} too small to allocate from")
-    if cidr.ip.max_prefixlen != cidr.mask_bits:
-        raise _error("IPNet IP and Mask version mismatch")
-    subnet = ipaddress.ip_network((cidr.ip, cidr.prefix_len), strict=False)
-    if subnet.network_address != cidr.ip:
-        raise _error(
-            f"Network has host bits set. For a subnet mask of length {cidr.prefix_len}"
-            f" the network address is {subnet.network_address}"
-        )
-    if int(subnet.network_address) >> (subnet.max_prefixlen - 8) == 0:
-        raise _error(
-            f"Network {subnet} starts with a zero byte: host-local 1.1.1 hands out garbage"
-            " addresses there (its ip.NextIP drops leading zero bytes); netsim refuses it,"
-            " use a subnet outside 0.0.0.0/8 and ::/8"
-        )
-    first = subnet.network_address + 1
-    gateway = _optional_ip(raw, "gateway")
-    if gateway is None:
-        gateway = first
-    start = _optional_ip(raw, "rangeStart")
-    end = _optional_ip(raw, "rangeEnd")
-    if start is not None:
-        # Go checks rangeStart with Range.Contains while a given rangeEnd is already set.
-        if start not in subnet or (end is not None and int(start) > int(end)):
-            raise _error(f"RangeStart {start} not in network {subnet}")
-    else:
-        start = first
-    if end is not None:
-        if end not in subnet or int(end) < int(start):
-            raise _error(f"RangeEnd {end} not in network {subnet}")
-    else:
-        end = subnet.broadcast_address - 1 if subnet.version == 4 else subnet.broadcast_address
-        if int(end) < int(start):
-            raise _error(
-                f"rangeStart {start} is after the default rangeEnd {end}: host-local 1.1.1"
-                " would allocate past the end of the subnet; netsim refuses it, set rangeEnd"
-            )
-    return Range(subnet, start, end, gateway)
-
-
-def canonicalize_range_set(raw: Sequence[Mapping[str, str]], index: int) -> RangeSet:
-    """Canonicalize one range set from its config dicts, as ``RangeSet.Canonicalize``.
-
-    Args:
-        raw: the ranges, each ``{subnet, rangeStart?, rangeEnd?, gateway?}``
-            (address texts; a missing or empty value takes the default).
-        index: the position of the set in the config, used in messages.
-
-    Returns:
-        The canonicalized ranges.
-
-    Raises:
-        IPAMError: code 999, ``invalid range set <index>: <reason>`` worded as
-            the reference words it.
-
-    >>> (r,) = canonicalize_range_set([{"subnet": "10.99.0.0/29"}], 0)
-    >>> print(r.subnet, r.range_start, r.range_end, r.gateway)
-    10.99.0.0/29 10.99.0.1 10.99.0.6 10.99.0.1
-    >>> canonicalize_range_set([{"subnet": "10.97.0.0/31"}], 0)
-    Traceback (most recent call last):
-    ...
-    netsim.errors.IPAMError: invalid range set 0: Network 10.97.0.0/31 too small to allocate from
-    """
-    try:
-        if not raw:
-            raise _error("empty range set")
-        ranges: list[Range] = []
-        for item in raw:
-            ranges.append(_canonicalize_range(item))
-            if ranges[-1].subnet.version != ranges[0].subnet.version:
-                raise _error("mixed address families")
-        for i, first in enumerate(ranges[:-1]):
-            for second in ranges[i + 1 :]:
-                if _overlaps(first, second):
-                    raise _error(f"subnets {range_text(first)} and {range_text(second)} overlap")
-    except IPAMError as exc:
-        raise _error(f"invalid range set {index}: {exc.msg}") from None
-    return tuple(ranges)
-
-
-def check_range_sets_disjoint(range_sets: Sequence[RangeSet]) -> None:
-    """Refuse two range sets that overlap, as ``LoadIPAMConfig`` does.
-
-    Raises:
-        IPAMError: ``range set <i> overlaps with <j>`` for the first such pair.
-    """
-    for i, first in enumerate(range_sets[:-1]):
-        for j, second in enumerate(range_sets[i + 1 :], start=i + 1):
-            if any(_overlaps(a, b) for a in first for b in second):
-                raise _error(f"range set {i} overlaps with {j}")
-
-
-def canonicalize_range_sets(raw: Sequence[Sequence[Mapping[str, str]]]) -> tuple[RangeSet, ...]:
-    """Canonicalize every range set and refuse overlaps between sets.
-
-    Raises:
-        IPAMError: ``no IP ranges specified``, ``invalid range set <i>: ...`` or
-            ``range set <i> overlaps with <j>``.
-    """
-    if not raw:
-        raise _error("no IP ranges specified")
-    range_sets = tuple(canonicalize_range_set(rs, i) for i, rs in enumerate(raw))
-    check_range_sets_disjoint(range_sets)
-    return range_sets
-
-
 # ---------------------------------------------------------------------------------------------
 # The allocator
 
@@ -428,20 +223,20 @@ def _allocate_from_set(
 ) -> Allocation:
     """``IPAllocator.Get`` for one range set (the caller holds the store lock)."""
     if requested is not None:
-        r = _range_for(rs, requested)
+        r = range_for(rs, requested)
         if r is None:  # pragma: no cover - allocate() only passes contained IPs
-            raise _error(f"{requested} not in range set {range_set_text(rs)}")
+            raise ipam_error(f"{requested} not in range set {range_set_text(rs)}")
         if requested == r.gateway:
-            raise _error(f"requested ip {requested} is subnet's gateway")
+            raise ipam_error(f"requested ip {requested} is subnet's gateway")
         if not store.reserve(container_id, ifname, requested, index):
-            raise _error(
+            raise ipam_error(
                 f"requested IP address {requested} is not available in range set"
                 f" {range_set_text(rs)}"
             )
         return Allocation(_interface(int(requested), r.subnet), r.gateway, index)
     for held in store.get_by_id(container_id, ifname) or ():
-        if _range_for(rs, held) is not None:
-            raise _error(
+        if range_for(rs, held) is not None:
+            raise ipam_error(
                 f"{held} has been allocated to {container_id}, duplicate allocation is not allowed"
             )
     # The reference's RangeIter: every address of the set once, round-robin: up each
@@ -462,7 +257,7 @@ def _allocate_from_set(
             n += 1
         if n == start and i == start_index:
             break
-    raise _error(f"no IP addresses available in range set: {range_set_text(rs)}")
+    raise ipam_error(f"no IP addresses available in range set: {range_set_text(rs)}")
 
 
 def _allocate_in_memory(
@@ -477,8 +272,8 @@ def _allocate_in_memory(
     owner = (container_id.strip(GO_SPACE), ifname)
     if owner in store._held:
         for held in store.get_by_id(container_id, ifname):
-            if _range_for(rs, held) is not None:
-                raise _error(
+            if range_for(rs, held) is not None:
+                raise ipam_error(
                     f"{held} has been allocated to {container_id},"
                     " duplicate allocation is not allowed"
                 )
@@ -515,7 +310,7 @@ def _allocate_in_memory(
         else:
             n += 1
         if n == start and i == start_index:
-            raise _error(f"no IP addresses available in range set: {range_set_text(rs)}")
+            raise ipam_error(f"no IP addresses available in range set: {range_set_text(rs)}")
 
 
 def allocate(
@@ -565,7 +360,7 @@ def allocate(
             try:
                 return (_allocate_in_memory(store, range_sets[0], 0, container_id, ifname),)
             except IPAMError as exc:
-                raise _error(f"failed to allocate for range 0: {exc.msg}") from None
+                raise ipam_error(f"failed to allocate for range 0: {exc.msg}") from None
     done: list[Allocation] = []
     if not requested and type(store) is MemoryStore:
         index = 0
@@ -576,7 +371,7 @@ def allocate(
         except IPAMError as exc:
             for _ in done:
                 release(store, container_id, ifname)
-            raise _error(f"failed to allocate for range {index}: {exc.msg}") from None
+            raise ipam_error(f"failed to allocate for range {index}: {exc.msg}") from None
         return tuple(done)
     wanted: dict[str, IPAddress] = {}
     for address in requested:
@@ -584,7 +379,7 @@ def allocate(
     for index, rs in enumerate(range_sets):
         ip: IPAddress | None = None
         for key, candidate in wanted.items():
-            if _range_for(rs, candidate) is not None:
+            if range_for(rs, candidate) is not None:
                 ip = candidate
                 del wanted[key]
                 break
@@ -594,12 +389,12 @@ def allocate(
         except IPAMError as exc:
             for _ in done:
                 release(store, container_id, ifname)
-            raise _error(f"failed to allocate for range {index}: {exc.msg}") from None
+            raise ipam_error(f"failed to allocate for range {index}: {exc.msg}") from None
         done.append(allocation)
     if wanted:
         for _ in done:
             release(store, container_id, ifname)
-        raise _error("failed to allocate all requested IPs: " + " ".join(wanted))
+        raise ipam_error("failed to allocate all requested IPs: " + " ".join(wanted))
     return tuple(done)
 
 
@@ -622,4 +417,4 @@ def check(store: Store, container_id: str, ifname: str) -> None:
     with store.lock():
         found = store.find_by_id(container_id, ifname)
     if not found:
-        raise _error(f"host-local: Failed to find address added by container {container_id}")
+        raise ipam_error(f"host-local: Failed to find address added by container {container_id}")
