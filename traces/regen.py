@@ -12,10 +12,9 @@ node rather than by their generated suffixes. A scenario is written as
 ``<scenario>.txt`` (``render_trace_text`` at width 100) and ``<scenario>.json``
 (``trace_json``, indented by 2, keys in schema order, a final newline).
 
-A scenario may bring a NetworkPolicy judge (``judge``); none does yet, as the
-policy engine does not exist. To add ``denied-by-policy``, append to
-:data:`SCENARIOS` e.g.
-``Scenario("l3", "denied-by-policy", _pod("client", "curl"), ..., judge=...)``.
+Every scenario is traced as ``netsim trace`` does by default, with the
+topology's NetworkPolicies evaluated (:func:`netsim.policy.policy_judge`);
+``policy=False`` traces it as ``netsim trace --no-policy`` does.
 """
 
 from __future__ import annotations
@@ -33,8 +32,9 @@ from netsim.control.state import ClusterState
 from netsim.dataplane.build import build_dataplane
 from netsim.dataplane.devices import Dataplane
 from netsim.model.spec import load_cluster
+from netsim.policy import policy_judge
 from netsim.report.trace import render_trace_text, trace_json
-from netsim.trace import PolicyJudge, TraceIndex, make_flow, prepare, trace_flow
+from netsim.trace import AllowAll, PolicyJudge, TraceIndex, make_flow, prepare, trace_flow
 
 __all__ = ["SCENARIOS", "Scenario", "generate", "main", "stale_files"]
 
@@ -56,7 +56,7 @@ class Scenario:
     source: Endpoint
     destination: Endpoint
     reply: bool = False
-    judge: Callable[[ClusterState], PolicyJudge] | None = None  # None: no NetworkPolicy engine
+    policy: bool = True  # False: as ``netsim trace --no-policy`` (every connection allowed)
 
     @property
     def stem(self) -> str:
@@ -110,7 +110,11 @@ def _mode_scenarios(mode: str) -> list[Scenario]:
         Scenario(mode, "curl-clusterip-reply", curl, "svc:shop/web:80", reply=True),
         Scenario(mode, "hairpin", _pod("shop", "web-", node="node-1"), "svc:shop/web:80"),
         Scenario(
-            mode, "port-not-listening", curl, _at_port(_pod("shop", "web-", node="node-2"), 9999)
+            mode,
+            "port-not-listening",
+            curl,
+            _at_port(_pod("shop", "web-", node="node-2"), 9999),
+            policy=False,  # shop/web-ingress would deny port 9999 before the socket check
         ),
     ]
 
@@ -122,15 +126,17 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("services", "no-endpoints", _pod("feat", "dns-0", node="node-1"), "svc:feat/empty:80"),
     Scenario("services", "etp-local-no-endpoint", "ext:laptop", _node_port("feat/api", "node-1")),
     Scenario("services", "etp-local-with-endpoint", "ext:laptop", _node_port("feat/api", "node-2")),
-    # denied-by-policy: waits for the NetworkPolicy engine (a judge for trace_flow).
+    Scenario(
+        "l3", "denied-by-policy", _pod("kube-system", "coredns", node="node-2"), "svc:shop/web:80"
+    ),
 )
 
 
 @cache
-def _cluster(topology: str) -> tuple[ClusterState, Dataplane, TraceIndex]:
+def _cluster(topology: str) -> tuple[ClusterState, Dataplane, TraceIndex, PolicyJudge]:
     state = realize(load_cluster(TOPOLOGIES / f"{topology}.yaml"))
     dataplane = build_dataplane(state)
-    return state, dataplane, prepare(dataplane)
+    return state, dataplane, prepare(dataplane), policy_judge(state, dataplane)
 
 
 def _resolve(endpoint: Endpoint, state: ClusterState) -> str:
@@ -139,14 +145,12 @@ def _resolve(endpoint: Endpoint, state: ClusterState) -> str:
 
 def _outputs(scenario: Scenario) -> Iterator[tuple[str, str]]:
     """The files of one scenario: (path under traces/, content)."""
-    state, dataplane, index = _cluster(scenario.topology)
+    state, dataplane, index, judge = _cluster(scenario.topology)
     flow = make_flow(
         dataplane, _resolve(scenario.source, state), _resolve(scenario.destination, state)
     )
-    if scenario.judge is None:
-        traces = trace_flow(index, flow, reply=scenario.reply)
-    else:
-        traces = trace_flow(index, flow, reply=scenario.reply, judge=scenario.judge(state))
+    judge = judge if scenario.policy else AllowAll()
+    traces = trace_flow(index, flow, reply=scenario.reply, judge=judge)
     yield f"{scenario.stem}.txt", render_trace_text(traces, width=TEXT_WIDTH)
     yield f"{scenario.stem}.json", json.dumps(trace_json(traces), indent=2, sort_keys=False) + "\n"
 

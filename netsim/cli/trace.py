@@ -12,9 +12,19 @@ import typer
 
 from netsim.cli.common import load_state
 from netsim.dataplane.build import build_dataplane
+from netsim.policy import policy_judge
 from netsim.report.trace import render_trace_text, trace_json
 from netsim.report.trace_diagram import render_trace_dot, render_trace_mermaid
-from netsim.trace import DEFAULT_SPORT, Disposition, L4Protocol, make_flow, prepare, trace_flow
+from netsim.trace import (
+    DEFAULT_SPORT,
+    AllowAll,
+    Disposition,
+    L4Protocol,
+    PolicyJudge,
+    make_flow,
+    prepare,
+    trace_flow,
+)
 
 __all__ = ["TraceFormat", "register"]
 
@@ -78,14 +88,21 @@ def trace(
             dir_okay=False,
         ),
     ] = None,
+    no_policy: Annotated[
+        bool,
+        typer.Option(
+            "--no-policy", help="Do not evaluate NetworkPolicies (allow every connection)."
+        ),
+    ] = False,
 ) -> None:
     """Trace a packet from --from to --to through every device, route and rule."""
     state = load_state(topology)
     dataplane = build_dataplane(state)
     index = prepare(dataplane)
+    judge: PolicyJudge = AllowAll() if no_policy else policy_judge(state, dataplane)
     if connections == 1:
         flow = make_flow(dataplane, source, destination, protocol=protocol, sport=sport)
-        runs = [trace_flow(index, flow, seed=seed, reply=reply)]
+        runs = [trace_flow(index, flow, seed=seed, reply=reply, judge=judge)]
     else:
         runs = []
         session = None
@@ -99,6 +116,7 @@ def trace(
                 seed=(1 if seed is None else seed) + number,
                 session=session,
                 reply=reply,
+                judge=judge,
             )
             session = run[-1].session
             runs.append(run)

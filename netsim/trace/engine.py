@@ -88,7 +88,10 @@ def trace_flow(
             to 1); a number follows one branch, picked reproducibly.
         session: conntrack and ``recent`` state from earlier traces (each
             returned trace's ``session`` is the state after it).
-        judge: the NetworkPolicy seam (default: everything allowed).
+        judge: the NetworkPolicy seam (default: everything allowed; the real
+            one is :func:`netsim.policy.policy_judge`). Only the first packet
+            is judged: reply walks never ask it (an allowed connection's
+            replies pass, as NetworkPolicy is stateful).
         reply: also trace the reply of every DELIVERED outcome.
 
     Returns:

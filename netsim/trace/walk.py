@@ -22,6 +22,12 @@ never a graph search:
   inner packet is received on the VXLAN device;
 * the socket check: a pod's declared containerPorts, a node's hostNetwork
   pods' ports, an external client accepts everything.
+* NetworkPolicy (:mod:`netsim.trace.policy`): a pod's first packet is judged
+  for egress at the first node hop after the pod, after ``PREROUTING`` and
+  the routing decision, before ``FORWARD``/``INPUT`` (where Calico-like CNIs
+  enforce it, after kube-proxy's DNAT); for ingress before the receiving
+  pod's socket check, after any SNAT. Replies and a pod's packets to itself
+  over ``lo`` are not judged.
 
 Branching: where a hook has several outcomes (a ``statistic`` rule) the walk
 takes the branch its fixed choices name (the first one past them) and records
@@ -162,6 +168,7 @@ class Walk:
         self.last_routed: IPv4Address | None = None
         self.skb: object | None = None  # the evaluator's packet (conntrack reference) in this netns
         self.expected_reply: Header | None = None  # what the connecting socket waits for
+        self.egress_pending: str | None = None  # the pod whose first packet awaits its egress check
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -197,6 +204,34 @@ class Walk:
             picked = results[self.choices[position]]
         self.probability *= picked.probability
         return picked
+
+    # -- NetworkPolicy -------------------------------------------------------
+
+    def judge_egress(self, ns: NetworkNamespace, header: Header) -> None:
+        """The sending pod's egress check, at the first hop outside it (once per walk)."""
+        pod = self.egress_pending
+        if pod is None or ns.kind is NamespaceKind.POD:
+            return
+        self.egress_pending = None
+        decision = self.judge.egress(pod, header)
+        self.step(Policy(pod, "egress", decision.is_allowed, decision.reason))
+        if not decision.is_allowed:
+            raise self.end(
+                Disposition.DENIED_BY_NETWORKPOLICY,
+                f"DENIED_BY_NETWORKPOLICY: egress of {pod}: {decision.reason}",
+            )
+
+    def judge_ingress(self, ns: NetworkNamespace, header: Header) -> None:
+        """The receiving pod's ingress check (not for replies, nor a pod talking to itself)."""
+        if self.reply_to is not None or len(self.hops) == 1:
+            return
+        decision = self.judge.ingress(ns.owner, header)
+        self.step(Policy(ns.owner, "ingress", decision.is_allowed, decision.reason))
+        if not decision.is_allowed:
+            raise self.end(
+                Disposition.DENIED_BY_NETWORKPOLICY,
+                f"DENIED_BY_NETWORKPOLICY: ingress of {ns.owner}: {decision.reason}",
+            )
 
     # -- netfilter -----------------------------------------------------------
 
@@ -311,13 +346,7 @@ class Walk:
         """Send ``header`` out of ``dev`` towards ``next_hop``."""
         iface = ns.interfaces[dev]
         if ns.kind is NamespaceKind.POD and self.reply_to is None and not self.encap:
-            decision = self.judge.egress(ns.owner, header)
-            self.step(Policy(ns.owner, "egress", decision.is_allowed, decision.reason))
-            if not decision.is_allowed:
-                raise self.end(
-                    Disposition.DENIED_BY_NETWORKPOLICY,
-                    f"DENIED_BY_NETWORKPOLICY: egress of {ns.owner}: {decision.reason}",
-                )
+            self.egress_pending = ns.owner  # judged at the first node hop (after DNAT)
         if local or iface.kind is InterfaceKind.LOOPBACK:
             dev = "lo"  # a packet to a local address loops back through lo
             self.step(Transmit(dev, header, None, f"{header.text} on {dev} (local)"))
@@ -446,6 +475,7 @@ class Walk:
                 # br_netfilter: a DNAT to another destination is routed, not bridged
                 self.route_received(ns, bridge.name, header)
                 return
+            self.judge_egress(ns, header)
             header = self.hook(
                 ns,
                 "FORWARD",
@@ -466,6 +496,7 @@ class Walk:
                 physdev_in=ifname,
                 physdev_out=port,
             )
+        self.judge_egress(ns, header)
         self.step(Transmit(port, header, mac, f"{header.text} on {port} to {mac}"))
         self.frame_out(ns, ns.interfaces[port], mac, header)
 
@@ -479,6 +510,7 @@ class Walk:
         """The routing decision for a received packet, then INPUT or forwarding."""
         if header.dst in self.index.local_addresses[ns.id]:
             dev, _, _ = self.route(ns, header.dst, "forward")
+            self.judge_egress(ns, header)
             header = self.hook(ns, "INPUT", header, in_if=ifname, out_if=None)
             self.socket(ns, header)
             return
@@ -503,6 +535,7 @@ class Walk:
             )
         after = replace(header, ttl=header.ttl - 1)
         self.step(Ttl(header.ttl, after.ttl, after, f"ttl {header.ttl} -> {after.ttl}"))
+        self.judge_egress(ns, after)
         header = self.hook(ns, "FORWARD", after, in_if=ifname, out_if=dev, next_hop=next_hop)
         header = self.hook(ns, "POSTROUTING", header, in_if=ifname, out_if=dev, next_hop=next_hop)
         self.transmit(ns, dev, next_hop, header)
@@ -597,13 +630,7 @@ class Walk:
                 f" {expected.src}:{expected.sport} (its stack answers with a reset)",
             )
         if ns.kind is NamespaceKind.POD:
-            decision = self.judge.ingress(ns.owner, header)
-            self.step(Policy(ns.owner, "ingress", decision.is_allowed, decision.reason))
-            if not decision.is_allowed:
-                raise self.end(
-                    Disposition.DENIED_BY_NETWORKPOLICY,
-                    f"DENIED_BY_NETWORKPOLICY: ingress of {ns.owner}: {decision.reason}",
-                )
+            self.judge_ingress(ns, header)
             pod = self.dp.state.pods[ns.owner]
             if _declares(pod.pod.template.containers, header):
                 self.deliver(ns, ns.owner, header, f"pod {ns.owner} listens")

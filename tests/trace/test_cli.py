@@ -47,7 +47,7 @@ def test_json_output(app: typer.Typer) -> None:
 
 
 def test_expect_exits_1_when_an_outcome_differs(app: typer.Typer) -> None:
-    args = ["--from", "client/curl", "--to", "10.244.1.3:9"]
+    args = ["--from", "client/curl", "--to", "10.244.1.3:9", "--no-policy"]
     assert run(app, *args, "--expect", "PORT_NOT_LISTENING")[0] == 0
     code, out = run(app, *args, "--expect", "DELIVERED")
     assert code == 1
@@ -67,6 +67,7 @@ def test_protocol_and_sport(app: typer.Typer) -> None:
         "5353",
         "--format",
         "json",
+        "--no-policy",
     )
     assert code == 0, out
     data = json.loads(out)
