@@ -23,7 +23,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from netsim.control.state import ClusterState
 from netsim.dataplane.build import build_dataplane
 from netsim.dataplane.devices import Dataplane
 from netsim.model.spec import load_cluster
+from netsim.model.topology import PodNetworkMode
 from netsim.policy import policy_judge
 from netsim.report.trace import render_trace_text, trace_json
 from netsim.trace import AllowAll, PolicyJudge, TraceIndex, make_flow, prepare, trace_flow
@@ -116,25 +117,52 @@ def _mode_scenarios(mode: str) -> list[Scenario]:
             _at_port(_pod("shop", "web-", node="node-2"), 9999),
             policy=False,  # shop/web-ingress would deny port 9999 before the socket check
         ),
+        Scenario(
+            mode,
+            "denied-by-policy",
+            _pod("kube-system", "coredns", node="node-2"),
+            "svc:shop/web:80",
+        ),
     ]
+
+
+def _services_scenarios(topology: str) -> list[Scenario]:
+    """The kube-proxy feature scenarios of topologies/services.yaml (one mode per ``topology``)."""
+    return [
+        Scenario(
+            topology, "no-endpoints", _pod("feat", "dns-0", node="node-1"), "svc:feat/empty:80"
+        ),
+        Scenario(topology, "etp-local-no-endpoint", "ext:laptop", _node_port("feat/api", "node-1")),
+        Scenario(
+            topology, "etp-local-with-endpoint", "ext:laptop", _node_port("feat/api", "node-2")
+        ),
+    ]
+
+
+MODE_VARIANTS = {
+    "services-l2": ("services", "l2"),
+    "services-vxlan": ("services", "vxlan"),
+}  # traces/<key>/ holds topologies/<file>.yaml realized in another pod-network mode
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     *_mode_scenarios("l2"),
     *_mode_scenarios("l3"),
     *_mode_scenarios("vxlan"),
-    Scenario("services", "no-endpoints", _pod("feat", "dns-0", node="node-1"), "svc:feat/empty:80"),
-    Scenario("services", "etp-local-no-endpoint", "ext:laptop", _node_port("feat/api", "node-1")),
-    Scenario("services", "etp-local-with-endpoint", "ext:laptop", _node_port("feat/api", "node-2")),
-    Scenario(
-        "l3", "denied-by-policy", _pod("kube-system", "coredns", node="node-2"), "svc:shop/web:80"
-    ),
+    *_services_scenarios("services"),
+    *_services_scenarios("services-l2"),
+    *_services_scenarios("services-vxlan"),
 )
 
 
 @cache
 def _cluster(topology: str) -> tuple[ClusterState, Dataplane, TraceIndex, PolicyJudge]:
-    state = realize(load_cluster(TOPOLOGIES / f"{topology}.yaml"))
+    file, mode = MODE_VARIANTS.get(topology, (topology, None))
+    spec = load_cluster(TOPOLOGIES / f"{file}.yaml")
+    if mode is not None:
+        pod_network = replace(spec.topology.pod_network, mode=PodNetworkMode(mode))
+        spec = replace(spec, topology=replace(spec.topology, pod_network=pod_network))
+    state = realize(spec)
     dataplane = build_dataplane(state)
     return state, dataplane, prepare(dataplane), policy_judge(state, dataplane)
 
