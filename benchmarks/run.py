@@ -24,10 +24,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.bench_kubeproxy import bench_node_rules, bench_one_service_update
 from benchmarks.bench_netfilter import bench_first_match
 from benchmarks.bench_routing import bench_lpm
 from benchmarks.synthetic import FULL, QUICK, synthetic_spec
-from netsim.control.kubeproxy import node_rules
 from netsim.control.realize import realize
 from netsim.model.topology import PodNetworkMode
 
@@ -79,10 +79,10 @@ def main() -> int:
     spec = synthetic_spec(**sizes, mode=PodNetworkMode.VXLAN)
     results.append(measure("realize", size, 5.0, lambda: realize(spec)))
     state = realize(spec)
-    first = next(iter(state.nodes))
-    results.append(
-        measure("kube-proxy rules, one node", size, 2.0, lambda: node_rules(state, first))
-    )
+    for bench in (bench_node_rules, bench_one_service_update):
+        result = bench(state)
+        result["met"] = result["median_s"] <= result["target"]
+        results.append(result)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     for result in results:
         status = "ok " if result["met"] else "MISS"

@@ -151,7 +151,8 @@ def kube_proxy_chain_hash(text: str) -> str:
     >>> kube_proxy_chain_hash("ns1/svc1:p80tcp10.180.0.1:80")
     'SXIVWICOYRO3J4NJ'
     """
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    # 16 base32 characters are exactly the digest's first 80 bits (10 bytes)
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()[:10]).decode()
 
 
 ROUTER_NETNS_ID = "router"  # the one underlay router's namespace

@@ -12,6 +12,11 @@ netsim iterates service ports sorted by their name string and protocol. That
 is the canonical order kube-proxy's own tests sort into, which
 :func:`canonical_restore_text` reproduces for any payload.
 
+A payload is a fixed head, one block of lines per service port
+(:func:`service_port_rules`) and a fixed tail (:func:`assemble_ruleset`);
+``netsim.control.kubeproxy_cache`` keeps the blocks between syncs and
+regenerates only the service ports that changed.
+
 Modelled: ClusterIP, NodePort (and the localhost NodePort nfacct rule when
 ``nfacct`` is on, 1.31+), externalIPs, LoadBalancer VIPs with source ranges
 (KUBE-FW + KUBE-PROXY-FIREWALL), externalTrafficPolicy and
@@ -27,12 +32,14 @@ BridgeInterface detectors.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netsim.control.state import ClusterState, ServiceState
-from netsim.model.objects import ServiceType
+from netsim.model.objects import EndpointSlice, ServiceType
 from netsim.model.topology import KubeProxyConfig
 from netsim.naming import kube_proxy_chain_hash
 
@@ -44,10 +51,17 @@ __all__ = [
     "KubeProxyNode",
     "KubeProxyRuleset",
     "ServicePortInfo",
+    "ServicePortKey",
+    "ServicePortRules",
+    "assemble_ruleset",
     "canonical_restore_text",
+    "cluster_service_ports",
     "generate_rules",
     "jump_rules",
+    "kube_proxy_node",
     "node_rules",
+    "service_port_key",
+    "service_port_rules",
     "service_ports_of",
 ]
 
@@ -159,6 +173,7 @@ def _comment(text: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
+@functools.lru_cache(maxsize=4096)
 def _probability(n: int) -> str:
     """kube-proxy's probability for the first of ``n`` remaining endpoints.
 
@@ -168,67 +183,97 @@ def _probability(n: int) -> str:
     return f"{1.0 / n:0.10f}"
 
 
-@dataclass(slots=True)
-class _Writer:
-    filter_chains: list[str]
-    filter_rules: list[str]
-    nat_chains: list[str]
-    nat_rules: list[str]
+@dataclass(frozen=True, slots=True)
+class ServicePortRules:
+    """What one service port adds to each buffer of the payload, in write order.
+
+    kube-proxy writes the service ports one after the other, so a payload is a
+    fixed head, these blocks in service-port order, and a fixed tail
+    (:func:`assemble_ruleset`).
+    """
+
+    filter_rules: tuple[str, ...]
+    nat_chains: tuple[str, ...]
+    nat_rules: tuple[str, ...]
+
+
+ServicePortKey = tuple[str, str]  # (name_string, protocol): the order kube-proxy's tests sort into
+CHAIN_HASH_CACHE_SIZE = 1 << 20  # hashes kept; 10,000 services x 15 endpoints: 160,000, 35 MiB
+_EndpointText = tuple[str, EndpointInfo]  # (``ip:port``, endpoint)
+
+# kube-proxy computes a service port's and an endpoint's chain names once, when
+# it first sees them; netsim keeps the hashes the same way, across syncs and nodes.
+_chain_hash = functools.lru_cache(maxsize=CHAIN_HASH_CACHE_SIZE)(kube_proxy_chain_hash)
+
+
+def service_port_key(sp: ServicePortInfo) -> ServicePortKey:
+    """The key service ports are written in order of: ``(namespace/name[:port], protocol)``."""
+    return (sp.name_string, sp.protocol)
+
+
+def _text_key(pair: _EndpointText) -> str:
+    return pair[0]
 
 
 def _categorize(
     sp: ServicePortInfo, node: KubeProxyNode
-) -> tuple[list[EndpointInfo], list[EndpointInfo], list[EndpointInfo], bool]:
-    """CategorizeEndpoints: (cluster, local, all reachable, has any endpoints)."""
-    endpoints = sorted(_dedupe(sp.endpoints, node), key=lambda e: e.text)
+) -> tuple[list[_EndpointText], list[_EndpointText], list[_EndpointText], bool]:
+    """CategorizeEndpoints: (cluster, local, all reachable, has any endpoints).
+
+    Endpoints with the same ``ip:port`` are merged (the local one wins); each
+    list is sorted by ``ip:port`` and pairs that text with its endpoint.
+    """
+    node_name = node.name
+    seen: dict[str, EndpointInfo] = {}
+    for e in sp.endpoints:
+        text = f"{e.ip!s}:{e.port}"
+        if text not in seen or e.node_name == node_name:
+            seen[text] = e
+    endpoints = sorted(seen.items(), key=_text_key)
     uses_cluster = not sp.internal_policy_local or sp.is_externally_accessible
     uses_local = sp.internal_policy_local or (
         sp.external_policy_local and sp.is_externally_accessible
     )
-    cluster: list[EndpointInfo] = []
-    local: list[EndpointInfo] = []
+    cluster: list[_EndpointText] = []
+    local: list[_EndpointText] = []
     has_any = False
     if uses_cluster:
-        use_topology = _can_use_topology(endpoints, node)
-        cluster = [
-            e for e in endpoints if e.ready and (not use_topology or node.zone in e.zone_hints)
-        ]
+        if _can_use_topology(endpoints, node):
+            zone = node.zone
+            cluster = [p for p in endpoints if p[1].ready and zone in p[1].zone_hints]
+        else:
+            cluster = [p for p in endpoints if p[1].ready]
         if not cluster:
-            cluster = [e for e in endpoints if e.serving and e.terminating]
+            cluster = [p for p in endpoints if p[1].serving and p[1].terminating]
         has_any = bool(cluster)
     if not uses_local:
         return cluster, local, cluster, has_any
     local_ready = local_terminating = False
-    for e in endpoints:
+    for _, e in endpoints:
         if e.ready:
             has_any = True
-            local_ready = local_ready or e.node_name == node.name
+            local_ready = local_ready or e.node_name == node_name
         elif e.serving and e.terminating:
             has_any = True
-            local_terminating = local_terminating or e.node_name == node.name
+            local_terminating = local_terminating or e.node_name == node_name
     if local_ready:
-        local = [e for e in endpoints if e.node_name == node.name and e.ready]
+        local = [p for p in endpoints if p[1].node_name == node_name and p[1].ready]
     elif local_terminating:
-        local = [e for e in endpoints if e.node_name == node.name and e.serving and e.terminating]
+        local = [
+            p
+            for p in endpoints
+            if p[1].node_name == node_name and p[1].serving and p[1].terminating
+        ]
     if not uses_cluster:
         return cluster, local, local, has_any
-    merged = {e.text: e for e in cluster}
-    merged.update({e.text: e for e in local})
-    return cluster, local, sorted(merged.values(), key=lambda e: e.text), has_any
+    merged = dict(cluster)
+    merged.update(local)
+    return cluster, local, sorted(merged.items(), key=_text_key), has_any
 
 
-def _dedupe(endpoints: Iterable[EndpointInfo], node: KubeProxyNode) -> list[EndpointInfo]:
-    """Endpoints with the same ip:port are merged; the local one wins."""
-    seen: dict[str, EndpointInfo] = {}
-    for e in endpoints:
-        if e.text not in seen or e.node_name == node.name:
-            seen[e.text] = e
-    return list(seen.values())
-
-
-def _can_use_topology(endpoints: Sequence[EndpointInfo], node: KubeProxyNode) -> bool:
+def _can_use_topology(endpoints: Sequence[_EndpointText], node: KubeProxyNode) -> bool:
     """Zone hints are used when every ready endpoint has them and one names this zone."""
-    ready = [e for e in endpoints if e.ready]
+    ready = [e for _, e in endpoints if e.ready]
     if node.zone is None or not ready or any(not e.zone_hints for e in ready):
         return False
     return any(node.zone in e.zone_hints for e in ready)
@@ -238,18 +283,24 @@ def generate_rules(
     service_ports: Iterable[ServicePortInfo], node: KubeProxyNode
 ) -> KubeProxyRuleset:
     """The restore payload kube-proxy writes on ``node`` for these service ports."""
-    ports = sorted(service_ports, key=lambda sp: (sp.name_string, sp.protocol))
+    ports = sorted(service_ports, key=service_port_key)
+    large = sum(len(sp.endpoints) for sp in ports) > LARGE_CLUSTER_ENDPOINTS_THRESHOLD
+    return assemble_ruleset(node, [service_port_rules(sp, node, large) for sp in ports])
+
+
+def assemble_ruleset(node: KubeProxyNode, blocks: Sequence[ServicePortRules]) -> KubeProxyRuleset:
+    """The payload around the service ports' blocks (given in write order): head, blocks, tail."""
     mark = MASQUERADE_MARK
-    w = _Writer([], [], [], [])
-    w.filter_chains += [
+    filter_chains = [
         KUBE_SERVICES,
         KUBE_EXTERNAL_SERVICES,
         KUBE_FORWARD,
         KUBE_NODEPORTS,
         KUBE_PROXY_FIREWALL,
     ]
-    w.nat_chains += [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]
-    w.nat_rules += [
+    filter_head: list[str] = []
+    nat_chains = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]
+    nat_head = [
         f"-A {KUBE_POSTROUTING} -m mark ! --mark {mark}/{mark} -j RETURN",
         f"-A {KUBE_POSTROUTING} -j MARK --xor-mark {mark}",
         f'-A {KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT"'
@@ -257,42 +308,49 @@ def generate_rules(
         f"-A {KUBE_MARK_MASQ} -j MARK --or-mark {mark}",
     ]
     if node.config.localhost_nodeports:
-        w.filter_chains.append(KUBE_FIREWALL)
-        w.filter_rules.append(
+        filter_chains.append(KUBE_FIREWALL)
+        filter_head.append(
             f'-A {KUBE_FIREWALL} -m comment --comment "block incoming localnet connections"'
             " -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT"
             " -j DROP"
         )
-    total_endpoints = sum(len(sp.endpoints) for sp in ports)
-    large = total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD
-    for sp in ports:
-        _write_service_port(w, sp, node, large)
-    tail = (
+    nodeports = (
         f'-A {KUBE_SERVICES} -m comment --comment "{NODEPORTS_TAIL_COMMENT}"'
         " -m addrtype --dst-type LOCAL"
     )
     if not node.config.localhost_nodeports:
-        tail += " ! -d 127.0.0.0/8"
-    w.nat_rules.append(f"{tail} -j {KUBE_NODEPORTS}")
+        nodeports += " ! -d 127.0.0.0/8"
+    nat_tail = [f"{nodeports} -j {KUBE_NODEPORTS}"]
+    filter_tail: list[str] = []
     if not node.tcp_be_liberal:
         nfacct = " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts" if node.nfacct else ""
-        w.filter_rules.append(f"-A {KUBE_FORWARD} -m conntrack --ctstate INVALID{nfacct} -j DROP")
-    w.filter_rules += [
+        filter_tail.append(f"-A {KUBE_FORWARD} -m conntrack --ctstate INVALID{nfacct} -j DROP")
+    filter_tail += [
         f'-A {KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules"'
         f" -m mark --mark {mark}/{mark} -j ACCEPT",
         f'-A {KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule"'
         " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
     ]
+    # one pass from the blocks into each tuple: no intermediate list (the payload is large)
+    concat = itertools.chain.from_iterable
     return KubeProxyRuleset(
-        tuple(w.filter_chains), tuple(w.filter_rules), tuple(w.nat_chains), tuple(w.nat_rules)
+        filter_chains=tuple(filter_chains),
+        filter_rules=tuple(
+            itertools.chain(filter_head, concat([b.filter_rules for b in blocks]), filter_tail)
+        ),
+        nat_chains=tuple(itertools.chain(nat_chains, concat([b.nat_chains for b in blocks]))),
+        nat_rules=tuple(itertools.chain(nat_head, concat([b.nat_rules for b in blocks]), nat_tail)),
     )
 
 
-def _write_service_port(w: _Writer, sp: ServicePortInfo, node: KubeProxyNode, large: bool) -> None:
-    """One iteration of syncProxyRules' service loop."""
+def service_port_rules(sp: ServicePortInfo, node: KubeProxyNode, large: bool) -> ServicePortRules:
+    """One iteration of syncProxyRules' service loop (``large``: the large-cluster mode)."""
+    filter_rules: list[str] = []
+    nat_chains: list[str] = []
+    nat_rules: list[str] = []
     p = sp.protocol
     n = sp.name_string
-    h = kube_proxy_chain_hash(n + p)
+    h = _chain_hash(n + p)
     svc_chain, svl_chain, ext_chain, fw_chain = (
         f"KUBE-SVC-{h}",
         f"KUBE-SVL-{h}",
@@ -321,105 +379,107 @@ def _write_service_port(w: _Writer, sp: ServicePortInfo, node: KubeProxyNode, la
         internal_comment = external_comment = f'"{n} has no local endpoints"'
     proto = f"-m {p} -p {p}"
     port = f"--dport {sp.port}"
+    cluster_ip = str(sp.cluster_ip)
+    local_cidr = None if node.local_cidr is None else str(node.local_cidr)
 
     if has_internal:
-        w.nat_rules.append(
+        nat_rules.append(
             f'-A {KUBE_SERVICES} -m comment --comment "{n} cluster IP" {proto}'
-            f" -d {sp.cluster_ip} {port} -j {internal_chain}"
+            f" -d {cluster_ip} {port} -j {internal_chain}"
         )
     else:
-        w.filter_rules.append(
+        filter_rules.append(
             f"-A {KUBE_SERVICES} -m comment --comment {internal_comment} {proto}"
-            f" -d {sp.cluster_ip} {port} -j {internal_target}"
+            f" -d {cluster_ip} {port} -j {internal_target}"
         )
     for external_ip in sp.external_ips:
         if has_endpoints:
-            w.nat_rules.append(
+            nat_rules.append(
                 f'-A {KUBE_SERVICES} -m comment --comment "{n} external IP" {proto}'
                 f" -d {external_ip} {port} -j {ext_chain}"
             )
         if not has_external:
-            w.filter_rules.append(
+            filter_rules.append(
                 f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {external_comment} {proto}"
                 f" -d {external_ip} {port} -j {external_target}"
             )
     for vip in sp.load_balancer_vips:
         if has_endpoints:
-            w.nat_rules.append(
+            nat_rules.append(
                 f'-A {KUBE_SERVICES} -m comment --comment "{n} loadbalancer IP" {proto}'
                 f" -d {vip} {port} -j {lb_target}"
             )
         if uses_fw:
-            w.filter_rules.append(
+            filter_rules.append(
                 f'-A {KUBE_PROXY_FIREWALL} -m comment --comment "{n} traffic not accepted by'
                 f' {fw_chain}" {proto} -d {vip} {port} -j DROP'
             )
     if not has_external:
         for vip in sp.load_balancer_vips:
-            w.filter_rules.append(
+            filter_rules.append(
                 f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {external_comment} {proto}"
                 f" -d {vip} {port} -j {external_target}"
             )
     if sp.node_port:
         if has_endpoints:
             if node.nfacct and node.config.localhost_nodeports:
-                w.nat_rules.append(
+                nat_rules.append(
                     f"-A {KUBE_NODEPORTS} -m comment --comment {n} {proto} -d 127.0.0.0/8"
                     f" --dport {sp.node_port} -m nfacct --nfacct-name localhost_nps_accepted_pkts"
                     f" -j {ext_chain}"
                 )
-            w.nat_rules.append(
+            nat_rules.append(
                 f"-A {KUBE_NODEPORTS} -m comment --comment {n} {proto} --dport {sp.node_port}"
                 f" -j {ext_chain}"
             )
         if not has_external:
-            w.filter_rules.append(
+            filter_rules.append(
                 f"-A {KUBE_EXTERNAL_SERVICES} -m comment --comment {external_comment}"
                 f" -m addrtype --dst-type LOCAL {proto} --dport {sp.node_port} -j {external_target}"
             )
     if sp.health_check_node_port:
-        w.filter_rules.append(
+        filter_rules.append(
             f'-A {KUBE_NODEPORTS} -m comment --comment "{n} health check node port"'
             f" -m tcp -p tcp --dport {sp.health_check_node_port} -j ACCEPT"
         )
 
-    cluster_ip_args = f'-m comment --comment "{n} cluster IP" {proto} -d {sp.cluster_ip} {port}'
+    cluster_ip_args = f'-m comment --comment "{n} cluster IP" {proto} -d {cluster_ip} {port}'
     if has_internal:
         if node.config.masquerade_all:
-            w.nat_rules.append(f"-A {internal_chain} {cluster_ip_args} -j {KUBE_MARK_MASQ}")
-        elif node.local_cidr is not None:
-            w.nat_rules.append(
-                f"-A {internal_chain} {cluster_ip_args} ! -s {node.local_cidr} -j {KUBE_MARK_MASQ}"
+            nat_rules.append(f"-A {internal_chain} {cluster_ip_args} -j {KUBE_MARK_MASQ}")
+        elif local_cidr is not None:
+            nat_rules.append(
+                f"-A {internal_chain} {cluster_ip_args} ! -s {local_cidr} -j {KUBE_MARK_MASQ}"
             )
     if uses_ext:
-        w.nat_chains.append(ext_chain)
+        nat_chains.append(ext_chain)
         if not sp.external_policy_local:
-            w.nat_rules.append(
+            nat_rules.append(
                 f'-A {ext_chain} -m comment --comment "masquerade traffic for {n} external'
                 f' destinations" -j {KUBE_MARK_MASQ}'
             )
         else:
-            if node.local_cidr is not None:
-                w.nat_rules.append(
+            if local_cidr is not None:
+                nat_rules.append(
                     f'-A {ext_chain} -m comment --comment "pod traffic for {n} external'
-                    f' destinations" -s {node.local_cidr} -j {svc_chain}'
+                    f' destinations" -s {local_cidr} -j {svc_chain}'
                 )
-            w.nat_rules.append(
+            nat_rules.append(
                 f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {n} external'
                 f' destinations" -m addrtype --src-type LOCAL -j {KUBE_MARK_MASQ}'
             )
-            w.nat_rules.append(
+            nat_rules.append(
                 f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {n} external'
                 f' destinations" -m addrtype --src-type LOCAL -j {svc_chain}'
             )
         if has_external:
-            w.nat_rules.append(f"-A {ext_chain} -j {external_policy_chain}")
+            nat_rules.append(f"-A {ext_chain} -j {external_policy_chain}")
     if uses_fw:
-        w.nat_chains.append(fw_chain)
+        nat_chains.append(fw_chain)
         head = f'-A {fw_chain} -m comment --comment "{n} loadbalancer IP"'
         allow_from_node = False
         for source_range in sp.source_ranges:
-            w.nat_rules.append(f"{head} -s {source_range} -j {ext_chain}")
+            nat_rules.append(f"{head} -s {source_range} -j {ext_chain}")
             try:
                 if node.ip in ipaddress.ip_network(source_range, strict=False):
                     allow_from_node = True
@@ -427,60 +487,92 @@ def _write_service_port(w: _Writer, sp: ServicePortInfo, node: KubeProxyNode, la
                 pass
         if allow_from_node:
             for vip in sp.load_balancer_vips:
-                w.nat_rules.append(f"{head} -s {vip} -j {ext_chain}")
-        w.nat_rules.append(
+                nat_rules.append(f"{head} -s {vip} -j {ext_chain}")
+        nat_rules.append(
             f'-A {fw_chain} -m comment --comment "other traffic to {n} will be dropped by'
             f' {KUBE_PROXY_FIREWALL}"'
         )
+    hash_prefix = n + p
+    seps = {text: "KUBE-SEP-" + _chain_hash(hash_prefix + text) for text, _ in reachable}
     if uses_cluster_chain:
-        w.nat_chains.append(svc_chain)
-        _write_dispatch(w, sp, svc_chain, cluster, large)
+        nat_chains.append(svc_chain)
+        _write_dispatch(nat_rules, sp, svc_chain, cluster, seps, large)
     if uses_local_chain:
-        w.nat_chains.append(svl_chain)
-        _write_dispatch(w, sp, svl_chain, local, large)
-    for endpoint in reachable:
-        sep = f"KUBE-SEP-{kube_proxy_chain_hash(n + p + endpoint.text)}"
-        w.nat_chains.append(sep)
-        head = f"-A {sep}" if large else f"-A {sep} -m comment --comment {_comment(n)}"
-        w.nat_rules.append(f"{head} -s {endpoint.ip} -j {KUBE_MARK_MASQ}")
-        recent = f" -m recent --name {sep} --set" if sp.affinity_seconds is not None else ""
-        w.nat_rules.append(f"{head}{recent} {proto} -j DNAT --to-destination {endpoint.text}")
+        nat_chains.append(svl_chain)
+        _write_dispatch(nat_rules, sp, svl_chain, local, seps, large)
+    comment = "" if large else f" -m comment --comment {_comment(n)}"
+    affinity = sp.affinity_seconds is not None
+    for text, _ in reachable:
+        sep = seps[text]
+        nat_chains.append(sep)
+        head = f"-A {sep}{comment}"
+        nat_rules.append(f"{head} -s {text.rpartition(':')[0]} -j {KUBE_MARK_MASQ}")
+        recent = f" -m recent --name {sep} --set" if affinity else ""
+        nat_rules.append(f"{head}{recent} {proto} -j DNAT --to-destination {text}")
+    return ServicePortRules(tuple(filter_rules), tuple(nat_chains), tuple(nat_rules))
 
 
 def _write_dispatch(
-    w: _Writer, sp: ServicePortInfo, chain: str, endpoints: Sequence[EndpointInfo], large: bool
+    nat_rules: list[str],
+    sp: ServicePortInfo,
+    chain: str,
+    endpoints: Sequence[_EndpointText],
+    seps: Mapping[str, str],
+    large: bool,
 ) -> None:
     """writeServiceToEndpointRules: affinity checks, then the probability ladder."""
     n = sp.name_string
-    p = sp.protocol
-    seps = [f"KUBE-SEP-{kube_proxy_chain_hash(n + p + e.text)}" for e in endpoints]
-
-    def head(endpoint: EndpointInfo) -> str:
-        if large:
-            return f"-A {chain}"
-        return f'-A {chain} -m comment --comment "{n} -> {endpoint.text}"'
-
+    if large:
+        heads = [f"-A {chain}"] * len(endpoints)
+    else:
+        heads = [f'-A {chain} -m comment --comment "{n} -> {text}"' for text, _ in endpoints]
+    targets = [seps[text] for text, _ in endpoints]
     if sp.affinity_seconds is not None:
-        for endpoint, sep in zip(endpoints, seps, strict=True):
-            w.nat_rules.append(
-                f"{head(endpoint)} -m recent --name {sep} --rcheck --seconds"
-                f" {sp.affinity_seconds} --reap -j {sep}"
+        seconds = sp.affinity_seconds
+        for head, sep in zip(heads, targets, strict=True):
+            nat_rules.append(
+                f"{head} -m recent --name {sep} --rcheck --seconds {seconds} --reap -j {sep}"
             )
-    count = len(endpoints)
-    for i, (endpoint, sep) in enumerate(zip(endpoints, seps, strict=True)):
-        statistic = ""
-        if i < count - 1:
-            statistic = f" -m statistic --mode random --probability {_probability(count - i)}"
-        w.nat_rules.append(f"{head(endpoint)}{statistic} -j {sep}")
+    last = len(endpoints) - 1
+    for i, (head, sep) in enumerate(zip(heads, targets, strict=True)):
+        if i < last:
+            probability = _probability(last + 1 - i)
+            nat_rules.append(
+                f"{head} -m statistic --mode random --probability {probability} -j {sep}"
+            )
+        else:
+            nat_rules.append(f"{head} -j {sep}")
+
+
+def _slices_by_service(state: ClusterState) -> dict[tuple[str, str], list[EndpointSlice]]:
+    """The EndpointSlices of every Service, by (namespace, name), in the state's order."""
+    index: dict[tuple[str, str], list[EndpointSlice]] = {}
+    for s in state.endpoint_slices:
+        index.setdefault((s.namespace, s.service_name), []).append(s)
+    return index
 
 
 def service_ports_of(state: ClusterState, service: ServiceState) -> list[ServicePortInfo]:
     """The service ports kube-proxy programs for a realized Service (none when headless)."""
+    return _service_ports(service, state.slices_for(service))
+
+
+def cluster_service_ports(state: ClusterState) -> list[ServicePortInfo]:
+    """The service ports kube-proxy programs for every Service of a realized cluster."""
+    slices = _slices_by_service(state)
+    return [
+        sp
+        for svc in state.services.values()
+        for sp in _service_ports(svc, slices.get((svc.service.namespace, svc.service.name), ()))
+    ]
+
+
+def _service_ports(service: ServiceState, slices: Sequence[EndpointSlice]) -> list[ServicePortInfo]:
+    """The service ports of ``service`` whose endpoints are in ``slices`` (its own slices)."""
     svc = service.service
     if service.cluster_ip is None or svc.type == ServiceType.EXTERNAL_NAME:
         return []
     external = svc.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
-    slices = state.slices_for(service)
     result = []
     for port_state in service.ports:
         port = port_state.port
@@ -529,8 +621,8 @@ def service_ports_of(state: ClusterState, service: ServiceState) -> list[Service
     return result
 
 
-def node_rules(state: ClusterState, node_name: str) -> KubeProxyRuleset:
-    """The kube-proxy payload of one node of a realized cluster."""
+def kube_proxy_node(state: ClusterState, node_name: str) -> KubeProxyNode:
+    """What kube-proxy knows about ``node_name`` of a realized cluster."""
     topology = state.topology
     node = state.nodes[node_name]
     detector = topology.kube_proxy.detect_local
@@ -539,15 +631,18 @@ def node_rules(state: ClusterState, node_name: str) -> KubeProxyRuleset:
         "NodeCIDR": node.pod_cidr,
         "None": None,
     }[detector]
-    info = KubeProxyNode(
+    return KubeProxyNode(
         name=node_name,
         ip=node.ip,
         local_cidr=local_cidr,
         zone=node.node.zone,
         config=topology.kube_proxy,
     )
-    ports = [sp for svc in state.services.values() for sp in service_ports_of(state, svc)]
-    return generate_rules(ports, info)
+
+
+def node_rules(state: ClusterState, node_name: str) -> KubeProxyRuleset:
+    """The kube-proxy payload of one node of a realized cluster."""
+    return generate_rules(cluster_service_ports(state), kube_proxy_node(state, node_name))
 
 
 def jump_rules() -> dict[tuple[str, str], tuple[str, ...]]:

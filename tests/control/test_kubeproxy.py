@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import random
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,17 @@ from netsim.control.kubeproxy import (
     EndpointInfo,
     KubeProxyNode,
     ServicePortInfo,
+    ServicePortKey,
     canonical_restore_text,
     generate_rules,
+    service_port_key,
+)
+from netsim.control.kubeproxy_cache import (
+    KubeProxyCache,
+    build_cache,
+    chunked_ruleset,
+    ruleset_from_cache,
+    update_cache,
 )
 from netsim.model.topology import KubeProxyConfig
 from netsim.naming import kube_proxy_chain_hash
@@ -218,3 +229,189 @@ def test_every_feature_golden(node: str) -> None:
 
     state = realize(load_cluster(TOPOLOGIES / "services.yaml"))
     assert_golden(DATA / f"services_{node}.rules", node_rules(state, node).restore_text())
+
+
+# --- the cache kube-proxy keeps between syncs (netsim.control.kubeproxy_cache) ---
+
+
+def upstream_ports() -> list[ServicePortInfo]:
+    """The six service ports of kube-proxy's TestOverallIPTablesRules (as above)."""
+    return [
+        sp("ns1", "svc1", "172.30.0.41", ep("10.180.0.1")),
+        sp(
+            "ns2",
+            "svc2",
+            "172.30.0.42",
+            ep("10.180.0.2"),
+            node_port=3001,
+            external_ips=("192.168.99.22",),
+            load_balancer_vips=("1.2.3.4",),
+            external_policy_local=True,
+            health_check_node_port=30000,
+        ),
+        sp("ns3", "svc3", "172.30.0.43", ep("10.180.0.3"), node_port=3003),
+        sp(
+            "ns4",
+            "svc4",
+            "172.30.0.44",
+            ep("10.180.0.4"),
+            ep("10.180.0.5", "test-node"),
+            external_ips=("192.168.99.33",),
+        ),
+        sp(
+            "ns5",
+            "svc5",
+            "172.30.0.45",
+            ep("10.180.0.3"),
+            node_port=3002,
+            load_balancer_vips=("5.6.7.8",),
+            source_ranges=("203.0.113.0/25",),
+            affinity_seconds=10800,
+        ),
+        sp("ns6", "svc6", "172.30.0.46"),
+    ]
+
+
+def assert_cache_matches(cache: KubeProxyCache, ports: list[ServicePortInfo]) -> None:
+    """Every way of reading the cache gives generate_rules' payload, byte for byte."""
+    expected = generate_rules(ports, cache.node)
+    assert ruleset_from_cache(cache) == expected
+    chunked = chunked_ruleset(cache)
+    assert chunked.flatten() == expected
+    assert chunked.restore_text() == expected.restore_text()
+    assert cache.keys == tuple(sorted(cache.keys))
+    assert [cache.index[k] for k in cache.keys] == list(range(len(cache.keys)))
+    assert cache.total_endpoints == sum(len(p.endpoints) for p in ports)
+
+
+def test_cache_api_is_pinned() -> None:
+    from netsim.control import kubeproxy_cache
+
+    assert kubeproxy_cache.__all__ == [
+        "ChunkedRuleset",
+        "KubeProxyCache",
+        "build_cache",
+        "chunked_ruleset",
+        "ruleset_from_cache",
+        "update_cache",
+    ]
+
+
+def test_cache_equals_kube_proxys_expected_output() -> None:
+    cache = build_cache(reversed(upstream_ports()), TEST_NODE)
+    assert_cache_matches(cache, upstream_ports())
+    expected = (DATA / "upstream_overall.rules").read_text()
+    assert canonical_restore_text(ruleset_from_cache(cache).restore_text()) == expected
+
+
+@pytest.mark.parametrize("node", ["node-1", "node-2", "node-3"])
+def test_cache_equals_every_feature_golden(node: str) -> None:
+    from netsim.control.kubeproxy import cluster_service_ports, kube_proxy_node, node_rules
+    from netsim.control.realize import realize
+    from netsim.model.spec import load_cluster
+    from tests.conftest import TOPOLOGIES
+
+    state = realize(load_cluster(TOPOLOGIES / "services.yaml"))
+    ports = cluster_service_ports(state)
+    cache = build_cache(ports, kube_proxy_node(state, node))
+    assert_cache_matches(cache, ports)
+    assert ruleset_from_cache(cache) == node_rules(state, node)
+    assert chunked_ruleset(cache).restore_text() == (DATA / f"services_{node}.rules").read_text()
+
+
+def test_cluster_service_ports_equal_service_ports_of() -> None:
+    from netsim.control.kubeproxy import cluster_service_ports, service_ports_of
+    from netsim.control.realize import realize
+    from netsim.model.spec import load_cluster
+    from tests.conftest import TOPOLOGIES
+
+    state = realize(load_cluster(TOPOLOGIES / "services.yaml"))
+    expected = [p for svc in state.services.values() for p in service_ports_of(state, svc)]
+    assert cluster_service_ports(state) == expected
+
+
+def with_endpoints(port: ServicePortInfo, *endpoints: EndpointInfo) -> ServicePortInfo:
+    return dataclasses.replace(port, endpoints=port.endpoints + endpoints)
+
+
+def test_cache_follows_a_sequence_of_changes() -> None:
+    ports = {service_port_key(p): p for p in upstream_ports()}
+    cache = build_cache(ports.values(), TEST_NODE)
+    first = cache
+    key1, key4, key6 = (("ns1/svc1:p80", "tcp"), ("ns4/svc4:p80", "tcp"), ("ns6/svc6:p80", "tcp"))
+    large = sp("ns0", "big", "172.30.0.40", *(ep(str(IP("10.2.0.0") + i)) for i in range(1000)))
+    steps: list[tuple[str, list[ServicePortInfo], list[ServicePortKey]]] = [
+        ("add an endpoint", [with_endpoints(ports[key1], ep("10.180.0.9"))], []),
+        ("remove a service", [], [key6]),
+        ("eTP Local", [dataclasses.replace(ports[key4], external_policy_local=True)], []),
+        ("add a UDP port", [dataclasses.replace(ports[key1], protocol="udp")], []),
+        ("cross the large-cluster threshold", [large], []),
+        ("change while large", [with_endpoints(ports[key4], ep("10.180.0.7"))], []),
+        ("drop below the threshold", [], [service_port_key(large)]),
+        ("add back and remove at once", [ports.get(key6) or upstream_ports()[5]], [key1]),
+    ]
+    for label, changed, removed in steps:
+        cache = update_cache(cache, changed, removed)
+        for key in removed:
+            del ports[key]
+        ports.update((service_port_key(p), p) for p in changed)
+        assert cache.large == (label in ("cross the large-cluster threshold", "change while large"))
+        assert_cache_matches(cache, list(ports.values()))
+    assert_cache_matches(first, upstream_ports())  # the first cache is unchanged
+
+
+def test_cache_matches_generate_rules_under_random_changes() -> None:
+    rng = random.Random(20240611)
+    names = [f"ns{i % 3}/svc{i}" for i in range(12)]
+
+    def random_port(name: str) -> ServicePortInfo:
+        ns, svc = name.split("/")
+        count = rng.choice([0, 1, 3, 400])
+        return sp(
+            ns,
+            svc,
+            f"172.30.1.{len(name)}",
+            *(
+                ep(f"10.3.{rng.randrange(4)}.{rng.randrange(256)}", rng.choice([None, "test-node"]))
+                for _ in range(count)
+            ),
+            node_port=rng.choice([0, 30080]),
+            external_policy_local=rng.random() < 0.3,
+            internal_policy_local=rng.random() < 0.2,
+            affinity_seconds=rng.choice([None, 60]),
+        )
+
+    ports = {service_port_key(p): p for p in (random_port(n) for n in names[:6])}
+    cache = build_cache(ports.values(), TEST_NODE)
+    modes = {cache.large}
+    for _ in range(40):
+        changed = [random_port(n) for n in rng.sample(names, rng.randrange(3))]
+        changed_keys = {service_port_key(p) for p in changed}
+        removable = sorted(set(ports) - changed_keys)
+        removed = rng.sample(removable, min(len(removable), rng.randrange(2)))
+        cache = update_cache(cache, changed, removed)
+        for key in removed:
+            del ports[key]
+        ports.update((service_port_key(p), p) for p in changed)
+        assert_cache_matches(cache, list(ports.values()))
+        modes.add(cache.large)
+    assert modes == {False, True}  # the changes crossed the large-cluster threshold
+
+
+def test_cache_rejects_a_port_given_twice() -> None:
+    port = sp("ns1", "svc1", "172.30.0.41")
+    with pytest.raises(ValueError, match=r"ns1/svc1:p80 \(tcp\) is given twice"):
+        build_cache([port, port], TEST_NODE)
+
+
+def test_cache_rejects_removing_an_unknown_port() -> None:
+    cache = build_cache(upstream_ports(), TEST_NODE)
+    with pytest.raises(ValueError, match=r"ns9/svc9:p80 \(tcp\) is removed but not in the cache"):
+        update_cache(cache, (), [("ns9/svc9:p80", "tcp")])
+
+
+def test_cache_rejects_a_port_changed_and_removed() -> None:
+    cache = build_cache(upstream_ports(), TEST_NODE)
+    port = upstream_ports()[0]
+    with pytest.raises(ValueError, match="both changed and removed"):
+        update_cache(cache, [port], [service_port_key(port)])
