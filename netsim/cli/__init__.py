@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from netsim.cli import cni, graph, rules, show, trace
+from netsim.cli import cni, graph, reach, rules, show, trace
 from netsim.errors import NetsimError
 
 __all__ = ["app", "main"]
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 show.register(app)
 trace.register(app)
+reach.register(app)
 graph.register(app)
 rules.register(app)
 cni.register(app)
