@@ -55,6 +55,12 @@ def reach(
     explain: Annotated[
         bool, typer.Option("--explain", help="Add the deciding rule of each side per cell.")
     ] = False,
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Also draw the matrix as a heatmap PNG.")
+    ] = None,
+    svg: Annotated[
+        Path | None, typer.Option("--svg", help="Also draw the matrix as a heatmap SVG.")
+    ] = None,
 ) -> None:
     """Print the NetworkPolicy verdict of every (source, destination pod, port)."""
     protocols = None if protocol is None else (_protocol(protocol),)
@@ -67,6 +73,16 @@ def reach(
         None if destination is None else select_endpoints(matrix, destination, destinations=True)
     )
     selected = list(cells(matrix, sources, destinations))
+    for image, suffix in ((png, ".png"), (svg, ".svg")):
+        if image is not None:
+            if image.suffix.lower() != suffix:
+                raise InputError(f"{image}: the file name must end in {suffix}")
+            from netsim.report.heatmap import write_reach_heatmap  # lazy: loads matplotlib
+
+            write_reach_heatmap(
+                selected, image, f"{state.topology.name}: NetworkPolicy reachability"
+            )
+            typer.echo(f"netsim: wrote {image}", err=True)
     if output_format is ReachFormat.JSON:
         typer.echo(json.dumps(reach_rows(selected), indent=2))
     elif output_format is ReachFormat.CSV:
