@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,8 +12,11 @@ from typing import Annotated
 import typer
 
 from netsim.cli.common import load_state
+from netsim.control.state import ClusterState
 from netsim.dataplane.build import build_dataplane
+from netsim.model.selectors import selector_matches
 from netsim.policy import policy_judge
+from netsim.policy.lint import lint_policies
 from netsim.report.trace import render_trace_text, trace_json
 from netsim.report.trace_diagram import render_trace_dot, render_trace_mermaid
 from netsim.trace import (
@@ -25,6 +29,7 @@ from netsim.trace import (
     prepare,
     trace_flow,
 )
+from netsim.trace.model import Policy, Trace
 
 __all__ = ["TraceFormat", "register"]
 
@@ -121,6 +126,9 @@ def trace(
             session = run[-1].session
             runs.append(run)
     traces = tuple(trace for run in runs for trace in run)
+    if not no_policy:
+        for warning in policy_warnings(state, traces):
+            typer.echo(f"netsim: warning: {warning}", err=True)
     if pcap is not None:
         from netsim.capture import write_pcapng  # lazy: only --pcap loads Scapy
 
@@ -148,6 +156,34 @@ def trace(
             got = ", ".join(sorted({t.disposition.value for t in wrong}))
             typer.echo(f"netsim: expected {expect.value}, got {got}", err=True)
             raise typer.Exit(1)
+
+
+def policy_warnings(state: ClusterState, traces: Sequence[Trace]) -> list[str]:
+    """Lint findings of the NetworkPolicies selecting a pod these traces judged."""
+    judged = {
+        step.pod
+        for trace in traces
+        for hop in trace.hops
+        for step in hop.steps
+        if isinstance(step, Policy)
+    }
+    policies = {p.key: p for p in state.network_policies}
+    relevant = []
+    for finding in lint_policies(state):
+        policy = policies.get(finding.policy)
+        if policy is None:
+            continue
+        if any(
+            key in state.pods
+            and state.pods[key].namespace == policy.namespace
+            and selector_matches(policy.pod_selector, state.pods[key].pod.labels)
+            for key in judged
+        ):
+            relevant.append(
+                f"lint: {finding.policy} {finding.path}: {finding.kind}: {finding.message}"
+                f" (fix: {finding.hint})"
+            )
+    return relevant
 
 
 def register(app: typer.Typer) -> None:

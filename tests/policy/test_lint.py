@@ -292,3 +292,32 @@ def test_doc_examples(tmp_path: Path) -> None:
     found = runner.invoke(app(), ["lint", str(tmp_path / "l3.yaml")])
     assert found.exit_code == 1
     assert f"```\n{found.stdout}```" in doc
+
+
+def test_trace_warns_about_lint_findings_of_the_policies_it_met(tmp_path: Path) -> None:
+    """netsim trace prints lint findings of policies selecting a judged pod, on stderr."""
+    import shutil as _shutil
+
+    from typer.testing import CliRunner
+
+    from netsim.cli import app
+
+    _shutil.copy(TOPOLOGIES / "l3.yaml", tmp_path / "l3.yaml")
+    _shutil.copytree(TOPOLOGIES / "demo", tmp_path / "demo")
+    extra = (
+        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        "metadata: {name: from-laptop, namespace: shop}\n"
+        "spec:\n  podSelector: {matchLabels: {app: web}}\n"
+        "  ingress: [{from: [{ipBlock: {cidr: 203.0.113.0/24}}]}]\n"
+    )
+    with (tmp_path / "demo" / "shop.yaml").open("a") as handle:
+        handle.write(extra)
+    args = ["trace", str(tmp_path / "l3.yaml"), "--from", "ext:laptop", "--to", "node:node-1:30080"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "netsim: warning: lint: shop/from-laptop ingress[0].from[0]: masqueraded-ip-block"
+        in result.stderr
+    )
+    quiet = CliRunner().invoke(app, [*args, "--no-policy"])
+    assert "lint:" not in quiet.stderr
