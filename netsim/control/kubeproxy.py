@@ -544,14 +544,6 @@ def _write_dispatch(
             nat_rules.append(f"{head} -j {sep}")
 
 
-def _slices_by_service(state: ClusterState) -> dict[tuple[str, str], list[EndpointSlice]]:
-    """The EndpointSlices of every Service, by (namespace, name), in the state's order."""
-    index: dict[tuple[str, str], list[EndpointSlice]] = {}
-    for s in state.endpoint_slices:
-        index.setdefault((s.namespace, s.service_name), []).append(s)
-    return index
-
-
 def service_ports_of(state: ClusterState, service: ServiceState) -> list[ServicePortInfo]:
     """The service ports kube-proxy programs for a realized Service (none when headless)."""
     return _service_ports(service, state.slices_for(service))
@@ -559,12 +551,7 @@ def service_ports_of(state: ClusterState, service: ServiceState) -> list[Service
 
 def cluster_service_ports(state: ClusterState) -> list[ServicePortInfo]:
     """The service ports kube-proxy programs for every Service of a realized cluster."""
-    slices = _slices_by_service(state)
-    return [
-        sp
-        for svc in state.services.values()
-        for sp in _service_ports(svc, slices.get((svc.service.namespace, svc.service.name), ()))
-    ]
+    return [sp for svc in state.services.values() for sp in service_ports_of(state, svc)]
 
 
 def _service_ports(service: ServiceState, slices: Sequence[EndpointSlice]) -> list[ServicePortInfo]:

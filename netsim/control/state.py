@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from netsim.model.objects import (
@@ -129,10 +130,17 @@ class ClusterState:
     endpoint_slices: tuple[EndpointSlice, ...]
     network_policies: tuple[NetworkPolicy, ...]
     warnings: tuple[str, ...]
+    _slices: Mapping[tuple[str, str], tuple[EndpointSlice, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[str, str], list[EndpointSlice]] = {}
+        for eps in self.endpoint_slices:
+            index.setdefault((eps.namespace, eps.service_name), []).append(eps)
+        frozen = {key: tuple(value) for key, value in index.items()}
+        object.__setattr__(self, "_slices", MappingProxyType(frozen))
 
     def slices_for(self, service: ServiceState) -> tuple[EndpointSlice, ...]:
-        """The EndpointSlices of a Service."""
-        ns, name = service.service.namespace, service.service.name
-        return tuple(
-            s for s in self.endpoint_slices if s.namespace == ns and s.service_name == name
-        )
+        """The EndpointSlices of a Service, in the state's order (indexed once)."""
+        return self._slices.get((service.service.namespace, service.service.name), ())
