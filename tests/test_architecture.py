@@ -22,7 +22,9 @@ ALLOWED: dict[str, set[str]] = {
     "policy": {"control", "model", "errors", "naming", "dataplane", "netfilter"},
     "trace": {"policy", "dataplane", "netfilter", "control", "model", "errors", "naming"},
     "capture": {"trace", "dataplane", "netfilter", "control", "model", "errors", "naming"},
+    "compare": {"trace", "policy", "dataplane", "netfilter", "control", "model", "errors", "naming"},
     "report": {
+        "compare",
         "trace",
         "policy",
         "dataplane",
@@ -44,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
         "report",
     },
     "cli": {
+        "compare",
         "report",
         "capture",
         "trace",
