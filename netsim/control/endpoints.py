@@ -123,12 +123,13 @@ def endpoint_slices_for(
                 field=f"spec.ports[{position}].targetPort",
             )
     groups: dict[tuple[EndpointPort, ...], list[Endpoint]] = {}
+    # Ports depend only on the template, which the replicas of a workload share.
+    resolved: dict[int, tuple[EndpointPort, ...]] = {}
     for state in selected:
-        ports = []
-        for port in service.ports:
-            number = resolve_target_port(port, state.pod)
-            if number is not None:
-                ports.append(EndpointPort(number, port.protocol, port.name))
+        ports = resolved.get(id(state.pod.template))
+        if ports is None:
+            ports = _endpoint_ports(service, state.pod)
+            resolved[id(state.pod.template)] = ports
         if not ports:
             continue
         node = nodes[state.node] if state.node is not None else None
@@ -143,7 +144,7 @@ def endpoint_slices_for(
             zone=node.node.zone if node is not None else None,
             target_pod=pod.key,
         )
-        groups.setdefault(tuple(ports), []).append(endpoint)
+        groups.setdefault(ports, []).append(endpoint)
     slices: list[EndpointSlice] = []
     for group_ports, endpoints in groups.items():
         for start in range(0, len(endpoints), MAX_ENDPOINTS_PER_SLICE):
@@ -169,3 +170,13 @@ def endpoint_slices_for(
             )
         )
     return tuple(slices)
+
+
+def _endpoint_ports(service: Service, pod: Pod) -> tuple[EndpointPort, ...]:
+    """The Service's ports as they resolve on ``pod``, in Service port order."""
+    ports = []
+    for port in service.ports:
+        number = resolve_target_port(port, pod)
+        if number is not None:
+            ports.append(EndpointPort(number, port.protocol, port.name))
+    return tuple(ports)

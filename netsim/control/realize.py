@@ -44,7 +44,7 @@ from netsim.control.workloads import expand_workload
 from netsim.errors import AllocationError, IPAMError, ManifestError
 from netsim.model.objects import Pod, Service, ServiceType
 from netsim.model.spec import ClusterSpec
-from netsim.model.topology import PodNetworkMode, Topology
+from netsim.model.topology import Node, PodNetworkMode, Topology
 from netsim.naming import container_id
 
 __all__ = ["POD_IFNAME", "realize"]
@@ -69,7 +69,7 @@ def realize(spec: ClusterSpec) -> ClusterState:
         topology.cluster_cidr, topology.node_cidr_mask_size, topology.nodes, topology.source
     )
     nodes = {
-        node.name: _node_state(topology, node.name, pod_cidrs[node.name]) for node in topology.nodes
+        node.name: _node_state(topology, node, pod_cidrs[node.name]) for node in topology.nodes
     }
 
     pods: list[Pod] = [*sys_pods, *spec.pods]
@@ -119,8 +119,7 @@ def realize(spec: ClusterSpec) -> ClusterState:
     )
 
 
-def _node_state(topology: Topology, name: str, pod_cidr: ipaddress.IPv4Network) -> NodeState:
-    node = next(n for n in topology.nodes if n.name == name)
+def _node_state(topology: Topology, node: Node, pod_cidr: ipaddress.IPv4Network) -> NodeState:
     gateway = pod_cidr.network_address + 1
     if topology.pod_network.mode == PodNetworkMode.L2:
         cluster = topology.cluster_cidr
@@ -160,18 +159,20 @@ def _attach_pods(
 ) -> dict[str, PodState]:
     """CNI ADD for every placed pod, snapshot pods first; returns pods in declaration order."""
     stores = {name: MemoryStore() for name in nodes}
+    keyed = [(pod.key, pod) for pod in pods]
     addresses: dict[str, tuple[ipaddress.IPv4Address | None, int]] = {}
-    snapshot = [p for p in pods if p.pod_ip is not None and not p.template.host_network]
-    dynamic = [p for p in pods if p.pod_ip is None and not p.template.host_network]
-    for pod in pods:
-        node_name = placement[pod.key]
+    ids: dict[str, str] = {}
+    snapshot = [(k, p) for k, p in keyed if p.pod_ip is not None and not p.template.host_network]
+    dynamic = [(k, p) for k, p in keyed if p.pod_ip is None and not p.template.host_network]
+    for key, pod in keyed:
         if pod.template.host_network:
+            node_name = placement[key]
             ip = nodes[node_name].ip if node_name is not None else None
-            addresses[pod.key] = (ip, 32)
-    for pod in [*snapshot, *dynamic]:
-        node_name = placement[pod.key]
+            addresses[key] = (ip, 32)
+    for key, pod in [*snapshot, *dynamic]:
+        node_name = placement[key]
         if node_name is None:
-            addresses[pod.key] = (None, 0)
+            addresses[key] = (None, 0)
             continue
         node = nodes[node_name]
         requested = (pod.pod_ip,) if pod.pod_ip is not None else ()
@@ -180,37 +181,30 @@ def _attach_pods(
                 f"{pod.pod_ip} is outside node {node_name}'s pod range"
                 f" {_ranges_text(node)} (podCIDR {node.pod_cidr})",
                 source=pod.source,
-                obj=f"Pod {pod.key}",
+                obj=f"Pod {key}",
                 field="status.podIP",
             )
+        ids[key] = sandbox = container_id(pod.namespace, pod.name)
         try:
             (allocation,) = allocate(
-                stores[node_name],
-                node.ipam_ranges,
-                container_id(pod.namespace, pod.name),
-                POD_IFNAME,
-                requested,
+                stores[node_name], node.ipam_ranges, sandbox, POD_IFNAME, requested
             )
         except IPAMError as exc:
             raise AllocationError(
                 f"CNI ADD failed on node {node_name} (podCIDR {node.pod_cidr}): {exc.msg}",
                 source=pod.source or topology.source,
-                obj=f"Pod {pod.key}",
+                obj=f"Pod {key}",
                 field="status.podIP" if requested else None,
             ) from None
         address = allocation.address
         assert isinstance(address, ipaddress.IPv4Interface)
-        addresses[pod.key] = (address.ip, address.network.prefixlen)
-    return {
-        pod.key: PodState(
-            pod=pod,
-            node=placement[pod.key],
-            ip=addresses[pod.key][0],
-            container_id=container_id(pod.namespace, pod.name),
-            prefix_len=addresses[pod.key][1],
-        )
-        for pod in pods
-    }
+        addresses[key] = (address.ip, address.network.prefixlen)
+    states: dict[str, PodState] = {}
+    for key, pod in keyed:
+        ip, prefix_len = addresses[key]
+        sandbox = ids.get(key) or container_id(pod.namespace, pod.name)
+        states[key] = PodState(pod, placement[key], ip, sandbox, prefix_len)
+    return states
 
 
 def _in_ranges(ip: ipaddress.IPv4Address, node: NodeState) -> bool:

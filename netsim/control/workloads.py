@@ -51,8 +51,9 @@ def expand_workload(
         attempt = 0
         while True:
             candidate = f"{prefix}-{random_suffix(seed if attempt == 0 else f'{seed}/{attempt}')}"
-            if f"{ns}/{candidate}" not in used:
-                used.add(f"{ns}/{candidate}")
+            key = f"{ns}/{candidate}"
+            if key not in used:
+                used.add(key)
                 return candidate
             attempt += 1
 
@@ -61,25 +62,30 @@ def expand_workload(
             template_hash = pod_template_hash(_canonical(template))
             owner = f"{name}-{template_hash}"
             labels = {**template.labels, POD_TEMPLATE_HASH_LABEL: template_hash}
+            # Every replica has the same template: one frozen value shared by all.
+            shared = _template(workload, labels)
             for i in range(workload.replicas):
                 pod_name = unique(owner, f"ReplicaSet/{ns}/{owner}/{i}")
-                pods.append(_pod(workload, pod_name, labels, f"ReplicaSet {ns}/{owner}"))
+                pods.append(_pod(workload, pod_name, shared, f"ReplicaSet {ns}/{owner}"))
         case "ReplicaSet" | "Job":
+            shared = _template(workload, dict(template.labels))
             for i in range(workload.replicas):
                 pod_name = unique(name, f"{kind}/{ns}/{name}/{i}")
-                pods.append(_pod(workload, pod_name, dict(template.labels)))
+                pods.append(_pod(workload, pod_name, shared))
         case "StatefulSet":
             for i in range(workload.replicas):
                 pod_name = f"{name}-{i}"
                 used.add(f"{ns}/{pod_name}")
                 labels = {**template.labels, STATEFULSET_POD_NAME_LABEL: pod_name}
-                pods.append(_pod(workload, pod_name, labels))
+                pods.append(_pod(workload, pod_name, _template(workload, labels)))
         case "DaemonSet":
             for node in nodes:
                 if node_accepts(node, template, daemon=True):
                     pod_name = unique(name, f"DaemonSet/{ns}/{name}/{node.name}")
-                    pod = _pod(workload, pod_name, dict(template.labels))
-                    pods.append(replace(pod, template=replace(pod.template, node_name=node.name)))
+                    pinned = replace(
+                        template, labels=frozen_map(template.labels), node_name=node.name
+                    )
+                    pods.append(_pod(workload, pod_name, pinned))
         case _:
             raise ValueError(f"unknown workload kind {kind!r}")
     return tuple(pods)
@@ -100,11 +106,16 @@ def _canonical(template: PodTemplate) -> dict[str, Any]:
     }
 
 
-def _pod(workload: Workload, name: str, labels: dict[str, str], owner: str | None = None) -> Pod:
+def _template(workload: Workload, labels: dict[str, str]) -> PodTemplate:
+    """The workload's template with the pods' labels."""
+    return replace(workload.template, labels=frozen_map(labels))
+
+
+def _pod(workload: Workload, name: str, template: PodTemplate, owner: str | None = None) -> Pod:
     return Pod(
         namespace=workload.namespace,
         name=name,
-        template=replace(workload.template, labels=frozen_map(labels)),
+        template=template,
         owner=owner or f"{workload.kind} {workload.namespace}/{workload.name}",
         source=workload.source,
     )

@@ -35,6 +35,7 @@ __all__ = [
     "NODE_NIC",
     "ModeBuilder",
     "attach_pod",
+    "ensure_bridge",
     "flannel_masquerade_rules",
     "flannel_pod_routes",
     "new_node_namespace",
@@ -157,10 +158,7 @@ def attach_pod(
     """CNI ADD of one pod with the bridge plugin: its namespace, veth pair, address, routes."""
     assert pod.ip is not None  # placed, non-hostNetwork pods have an IP
     mtu = mode.bridge_mtu(node)
-    if CNI_BRIDGE not in node_ns.interfaces:
-        ctx.add_device(node_ns, CNI_BRIDGE, InterfaceKind.BRIDGE, mtu)
-        prefix = node.pod_cidr.prefixlen
-        node_ns.add_address(CNI_BRIDGE, IPv4Interface(f"{node.gateway}/{prefix}"))
+    ensure_bridge(ctx, node_ns, node, mode)
     pod_ns = ctx.new_namespace(
         pod_netns_id(pod.key), NamespaceKind.POD, pod.key, name=pod_netns_name(pod.container_id)
     )
@@ -171,3 +169,13 @@ def attach_pod(
     for route in ctx.share(("pod-routes", node.name), lambda: mode.pod_routes(ctx, node)):
         pod_ns.add_route(route)
     return pod_ns
+
+
+def ensure_bridge(
+    ctx: BuildContext, node_ns: NamespaceDraft, node: NodeState, mode: ModeBuilder
+) -> None:
+    """``cni0`` with ``<gateway>/<podCIDR prefix>``, made by the node's first pod's ADD."""
+    if CNI_BRIDGE not in node_ns.interfaces:
+        ctx.add_device(node_ns, CNI_BRIDGE, InterfaceKind.BRIDGE, mode.bridge_mtu(node))
+        prefix = node.pod_cidr.prefixlen
+        node_ns.add_address(CNI_BRIDGE, IPv4Interface(f"{node.gateway}/{prefix}"))

@@ -34,6 +34,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Final
 
 from netsim.control.state import ClusterState
+from netsim.dataplane.lazy import LazyNamespaces
 from netsim.dataplane.routing import RoutingTable
 from netsim.naming import node_netns_id
 
@@ -322,6 +323,9 @@ def namespaces_of_node(dataplane: Dataplane, node: str) -> tuple[NetworkNamespac
         KeyError: no such node.
     """
     root = dataplane.namespaces[node_netns_id(node)]
+    if isinstance(dataplane.namespaces, LazyNamespaces):  # without freezing the other nodes
+        keys = dataplane.namespaces.keys_of_group(node)[1:]
+        return (root, *(dataplane.namespaces[key] for key in keys))
     pods = tuple(
         ns
         for ns in dataplane.namespaces.values()

@@ -21,7 +21,7 @@ learned from traffic.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 from types import MappingProxyType
@@ -48,10 +48,11 @@ from netsim.dataplane.devices import (
     VxlanParams,
 )
 from netsim.dataplane.routing import LOOPBACK_DEV, Route, RoutingTable, address_routes
+from netsim.dataplane.shared import SharedRoutes, shared_table
 from netsim.errors import InputError, TopologyError
 from netsim.naming import host_veth_name, interface_mac
 
-__all__ = ["BuildContext", "InterfaceDraft", "NamespaceDraft"]
+__all__ = ["BuildContext", "InterfaceDraft", "NamespaceDraft", "RemoteBlock"]
 
 T = TypeVar("T")
 
@@ -118,6 +119,27 @@ class InterfaceDraft:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteBlock:
+    """What a node holds for every other node, shared by all nodes (``l3``, ``vxlan``).
+
+    Entry ``i`` of each tuple belongs to node ``i`` (topology order); a node
+    holds all but its own (``index``), in order. ``neighbors`` and ``fdb`` are
+    empty when the mode adds none.
+    """
+
+    routes: SharedRoutes
+    neighbors: tuple[Neighbor, ...]
+    fdb: tuple[FdbEntry, ...]
+    index: int
+
+    def kept(self, entries: tuple[T, ...]) -> tuple[T, ...]:
+        """``entries`` without this node's own."""
+        if not entries:
+            return entries
+        return entries[: self.index] + entries[self.index + 1 :]
+
+
 @dataclass(slots=True)
 class NamespaceDraft:
     """A namespace being built; devices, routes and entries in the order they were added."""
@@ -133,6 +155,8 @@ class NamespaceDraft:
     sysctls: dict[SysctlName, int] = field(default_factory=dict)
     iptables: dict[str, list[str]] = field(default_factory=dict)
     nsids: dict[str, int] = field(default_factory=dict)
+    remote: RemoteBlock | None = None
+    remote_at: tuple[int, int, int] = (0, 0, 0)  # where it sits in routes, neighbors, fdb
 
     @property
     def label(self) -> str:
@@ -162,6 +186,41 @@ class NamespaceDraft:
         """``ip neigh add``."""
         self.neighbors.append(neighbor)
 
+    def add_remote(self, block: RemoteBlock) -> None:
+        """The routes, neighbours and FDB entries for every other node, at this point."""
+        self.remote = block
+        self.remote_at = (len(self.routes), len(self.neighbors), len(self.fdb))
+
+    def all_routes(self) -> list[Route]:
+        """Every route, the remote block's in place."""
+        if self.remote is None:
+            return self.routes
+        at = self.remote_at[0]
+        kept = self.remote.kept(self.remote.routes.routes)
+        return [*self.routes[:at], *kept, *self.routes[at:]]
+
+    def routing_table(self, topology_source: str, *, share: bool = True) -> RoutingTable:
+        """The frozen routing table (sharing the remote block's routes when ``share``).
+
+        Raises:
+            TopologyError: a route the kernel would refuse (e.g. an unreachable gateway).
+        """
+        if share and self.remote is not None:
+            at = self.remote_at[0]
+            block = self.remote
+            table = shared_table(self.routes[:at], block.routes, block.index, self.routes[at:])
+            if table is not None:
+                return table
+        try:
+            return RoutingTable(tuple(self.all_routes()))
+        except InputError as exc:
+            raise TopologyError(
+                f"the kernel would refuse it: {exc}",
+                source=topology_source,
+                obj=self.label,
+                field="routes",
+            ) from None
+
     def add_fdb(self, entry: FdbEntry) -> None:
         """``bridge fdb add``."""
         self.fdb.append(entry)
@@ -177,22 +236,23 @@ class NamespaceDraft:
         """The id this namespace gives namespace ``other`` (allocated on first use)."""
         return self.nsids.setdefault(other, len(self.nsids))
 
-    def freeze(self, topology_source: str) -> NetworkNamespace:
-        """The frozen namespace.
+    def freeze(
+        self, topology_source: str, *, table: RoutingTable | None = None, share: bool = True
+    ) -> NetworkNamespace:
+        """The frozen namespace (``table``: its routing table, made already).
 
         Raises:
             TopologyError: a route the kernel would refuse (e.g. an unreachable gateway).
         """
-        try:
-            table = RoutingTable(tuple(self.routes))
-        except InputError as exc:
-            raise TopologyError(
-                f"the kernel would refuse it: {exc}",
-                source=topology_source,
-                obj=self.label,
-                field="routes",
-            ) from None
+        if table is None:
+            table = self.routing_table(topology_source, share=share)
         interfaces = {name: device.freeze() for name, device in self.interfaces.items()}
+        neighbors, fdb = tuple(self.neighbors), self.fdb
+        if self.remote is not None:
+            _, at_neighbor, at_fdb = self.remote_at
+            kept = self.remote.kept(self.remote.neighbors)
+            neighbors = (*neighbors[:at_neighbor], *kept, *neighbors[at_neighbor:])
+            fdb = [*fdb[:at_fdb], *self.remote.kept(self.remote.fdb), *fdb[at_fdb:]]
         return NetworkNamespace(
             id=self.id,
             kind=self.kind,
@@ -200,8 +260,8 @@ class NamespaceDraft:
             name=self.name,
             interfaces=MappingProxyType(interfaces),
             routes=table,
-            neighbors=tuple(self.neighbors),
-            fdb=_fdb_dump_order(self.fdb, self.interfaces),
+            neighbors=neighbors,
+            fdb=_fdb_dump_order(fdb, self.interfaces),
             sysctls=MappingProxyType(dict(self.sysctls)),
             iptables=MappingProxyType({t: tuple(lines) for t, lines in self.iptables.items()}),
         )
@@ -219,8 +279,11 @@ def _fdb_dump_order(
     6.18; older kernels list them in hash order). Verified against Linux 6.18.
     """
     ordered: list[FdbEntry] = []
+    by_dev: dict[str, list[FdbEntry]] = {}
+    for entry in entries:
+        by_dev.setdefault(entry.dev, []).append(entry)
     for device in sorted(devices.values(), key=lambda d: d.index):
-        own = [e for e in entries if e.dev == device.name]
+        own = by_dev.get(device.name, [])
         bridged = [e for e in own if e.master is not None]
         selfs = [e for e in own if e.master is None]
         if device.kind is InterfaceKind.VXLAN:
@@ -253,6 +316,13 @@ class BuildContext:
         if key not in self.shared:
             self.shared[key] = make()
         return cast(T, self.shared[key])
+
+    def node_index(self, node: str) -> int:
+        """The position of ``node`` in the topology."""
+        index: dict[str, int] = self.share(
+            ("node-index",), lambda: {name: i for i, name in enumerate(self.state.nodes)}
+        )
+        return index[node]
 
     @property
     def source(self) -> str:
@@ -327,7 +397,8 @@ class BuildContext:
         device = InterfaceDraft(
             name=name,
             kind=kind,
-            index=max(d.index for d in ns.interfaces.values()) + 1,
+            # ifindexes grow in creation order: the newest device holds the highest
+            index=ns.interfaces[next(reversed(ns.interfaces))].index + 1,
             mac=self.mac_for(ns.id, name),
             mtu=mtu,
             qdisc=NIC_QDISC if kind is InterfaceKind.ETHERNET else "noqueue",
@@ -360,11 +431,13 @@ class BuildContext:
         end_b.peer = VethPeer(a.id, a_name, end_a.index, b.nsid_for(a.id), a.name)
         return end_a, end_b
 
-    def free_veth_name(self, ns: NamespaceDraft, container_id: str) -> str:
-        """The bridge plugin's host-side veth name, retried while taken in ``ns``."""
+    def free_veth_name(
+        self, ns: NamespaceDraft, container_id: str, taken: Container[str] = frozenset()
+    ) -> str:
+        """The bridge plugin's host-side veth name, retried while taken in ``ns`` (or ``taken``)."""
         attempt = 0
         name = host_veth_name(container_id)
-        while name in ns.interfaces:
+        while name in ns.interfaces or name in taken:
             attempt += 1
             name = host_veth_name(container_id, attempt)
         return name
@@ -373,14 +446,18 @@ class BuildContext:
         """An underlay cable between two devices."""
         self.links.append(Link(a, b, segment))
 
-    def freeze(self) -> Dataplane:
+    def freeze(self, *, share: bool = True) -> Dataplane:
         """The frozen Dataplane (namespaces: nodes, pods, router, clients, switches).
+
+        Every namespace is frozen now (``share``: remote routes shared between
+        tables); :func:`netsim.dataplane.build.build_dataplane` freezes node and
+        pod namespaces on first access instead.
 
         Raises:
             TopologyError: a route the kernel would refuse.
         """
         drafts = sorted(self.namespaces.values(), key=lambda d: _ORDER.index(d.kind))
-        namespaces = {d.id: d.freeze(self.source) for d in drafts}
+        namespaces = {d.id: d.freeze(self.source, share=share) for d in drafts}
         return Dataplane(
             state=self.state,
             namespaces=MappingProxyType(namespaces),

@@ -27,9 +27,10 @@ from netsim.dataplane.common import (
     flannel_pod_routes,
     route_node_nic,
 )
-from netsim.dataplane.draft import BuildContext, NamespaceDraft
+from netsim.dataplane.draft import BuildContext, NamespaceDraft, RemoteBlock
 from netsim.dataplane.routes import DEFAULT_PROTO
 from netsim.dataplane.routing import Route
+from netsim.dataplane.shared import SharedRoutes
 from netsim.errors import TopologyError
 from netsim.model.topology import L3Routing
 
@@ -55,14 +56,22 @@ def _setup_node(ctx: BuildContext, node: NodeState, ns: NamespaceDraft) -> None:
     topology = ctx.state.topology
     route_node_nic(ctx, node, ns, NODE_NIC)
     is_bgp = topology.pod_network.routing is L3Routing.BGP
+    # The routes depend on the node only through its subnet (BGP) and which one it skips.
+    variant = node.node.subnet if is_bgp else ""
+    shared = ctx.share(("l3", variant), partial(_remote_routes, ctx, node, is_bgp=is_bgp))
+    ns.add_remote(RemoteBlock(shared, (), (), ctx.node_index(node.name)))
+
+
+def _remote_routes(ctx: BuildContext, node: NodeState, *, is_bgp: bool) -> SharedRoutes:
+    """``<podCIDR> via <node IP or subnet gateway> dev eth0`` of every node, as ``node`` sees it."""
+    topology = ctx.state.topology
     gateway = next(s.gateway for s in topology.underlay.subnets if s.name == node.node.subnet)
+    proto = BGP_PROTO if is_bgp else DEFAULT_PROTO
+    routes = []
     for remote in ctx.state.nodes.values():
-        if remote.name == node.name:
-            continue
         via = remote.ip if not is_bgp or remote.node.subnet == node.node.subnet else gateway
-        proto = BGP_PROTO if is_bgp else DEFAULT_PROTO
-        make = partial(Route, remote.pod_cidr, gateway=via, dev=NODE_NIC, proto=proto)
-        ns.add_route(ctx.share(("l3", remote.name, str(via)), make))
+        routes.append(Route(remote.pod_cidr, gateway=via, dev=NODE_NIC, proto=proto))
+    return SharedRoutes(tuple(routes))
 
 
 def _bridge_mtu(node: NodeState) -> int:

@@ -511,20 +511,43 @@ def address_routes(address: IPv4Interface | IPv6Interface, dev: str) -> tuple[Ro
         return (prefix6, local6)
     ip = address.ip
     network = address.network
-    routes = [
-        Route(IPv4Network(ip), type=RouteType.LOCAL, dev=dev, proto=KERNEL_PROTO, src=ip),
-    ]
+    # The kernel's own routes are valid whenever the device name is: skip the checks.
+    make = _kernel_route if _is_device_name(dev) else _checked_kernel_route
+    routes = [make(IPv4Network(ip), RouteType.LOCAL, dev, ip)]
     if network.prefixlen < 32 and network.network_address not in _IPV4_THIS_NETWORK:
         prefix_type = RouteType.LOCAL if dev == LOOPBACK_DEV else RouteType.UNICAST
-        routes.append(Route(network, type=prefix_type, dev=dev, proto=KERNEL_PROTO, src=ip))
+        routes.append(make(network, prefix_type, dev, ip))
         if network.prefixlen < 31:
             routes.append(
-                Route(
-                    IPv4Network(network.broadcast_address),
-                    type=RouteType.BROADCAST,
-                    dev=dev,
-                    proto=KERNEL_PROTO,
-                    src=ip,
-                )
+                make(IPv4Network(network.broadcast_address), RouteType.BROADCAST, dev, ip)
             )
     return tuple(routes)
+
+
+def _checked_kernel_route(
+    dst: IPv4Network, route_type: RouteType, dev: str, src: IPv4Address
+) -> Route:
+    return Route(dst, type=route_type, dev=dev, proto=KERNEL_PROTO, src=src)
+
+
+def _kernel_route(dst: IPv4Network, route_type: RouteType, dev: str, src: IPv4Address) -> Route:
+    """``Route(dst, type=route_type, dev=dev, proto="kernel", src=src)`` without its checks,
+    which a kernel route with a valid device name always passes."""
+    route: Route = object.__new__(Route)
+    in_local = route_type in (RouteType.LOCAL, RouteType.BROADCAST)
+    values = {
+        "dst": dst,
+        "type": route_type,
+        "dev": dev,
+        "gateway": None,
+        "proto": KERNEL_PROTO,
+        "scope": _default_scope(route_type, None),
+        "src": src,
+        "metric": 0,
+        "onlink": False,
+        "table": TableName.LOCAL if in_local else TableName.MAIN,
+        "mtu": None,
+    }
+    for name, value in values.items():
+        object.__setattr__(route, name, value)
+    return route

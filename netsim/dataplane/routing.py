@@ -55,7 +55,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from netsim.dataplane.routes import (
     DEFAULT_DST,
@@ -113,6 +113,8 @@ _Level3: TypeAlias = list[_Leaf]
 _Level2: TypeAlias = list[_Leaf | _Level3]
 _Level1: TypeAlias = list[_Leaf | _Level2]
 _Root: TypeAlias = list[_Leaf | _Level1]
+# before, shared routes, index of the one left out, after
+_Parts: TypeAlias = tuple[tuple[Route, ...], tuple[Route, ...], int, tuple[Route, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +161,30 @@ class RoutingTable:
     _best6: tuple[tuple[int, Mapping[int, Route]], ...] = field(
         init=False, repr=False, compare=False
     )
+    # A table sharing routes with other tables (netsim.dataplane.shared): the shared
+    # routes' trie and ranked groups, the one shared route this table leaves out, and
+    # what ``routes`` is made of (filled on first access). None in a plain table.
+    _shared4: _Root | None = field(init=False, repr=False, compare=False)
+    _shared_ranked4: tuple[_PrefixGroup, ...] = field(init=False, repr=False, compare=False)
+    _own: Route | None = field(init=False, repr=False, compare=False)
+    _parts: _Parts | None = field(init=False, repr=False, compare=False)
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            """``routes`` of a shared table, put together (and kept) on first access."""
+            if name != "routes" or self._parts is None:
+                raise AttributeError(name)
+            before, shared, own_index, after = self._parts
+            routes = (*before, *shared[:own_index], *shared[own_index + 1 :], *after)
+            object.__setattr__(self, "routes", routes)
+            return routes
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_shared4", None)
+        object.__setattr__(self, "_shared_ranked4", ())
+        object.__setattr__(self, "_own", None)
+        object.__setattr__(self, "_parts", None)
         routes = tuple(self.routes)
         for route in routes:
             if not isinstance(route, Route):
@@ -197,6 +221,22 @@ def build_routing_table(routes: Iterable[Route], *, has_custom_rules: bool = Fal
     'eth0'
     """
     return RoutingTable(tuple(routes), has_custom_rules=has_custom_rules)
+
+
+def _check_routes(routes: tuple[Route, ...]) -> None:
+    """Raise the InputError ``RoutingTable(routes)`` would raise, without building its trie."""
+    table: RoutingTable = object.__new__(RoutingTable)
+    set_ = object.__setattr__
+    for name, value in (("routes", routes), ("has_custom_rules", False), ("_shared4", None)):
+        set_(table, name, value)
+    set_(table, "_shared_ranked4", ())
+    set_(table, "_own", None)
+    set_(table, "_parts", None)
+    set_(table, "_ranked4", _ranked_groups(routes, 4, local_first=False))
+    set_(table, "_ranked6", _ranked_groups(routes, 6, local_first=True))
+    for route in routes:
+        if route.gateway is not None:
+            check_nexthop(table, route)
 
 
 def _index_table(table: RoutingTable) -> None:
@@ -320,6 +360,8 @@ def lookup_route(table: RoutingTable, dst: IPv4Address | IPv6Address | int) -> R
             obj="lookup_route",
             field="dst",
         )
+    if table._shared4 is not None:
+        return _lookup_shared(table, address)
     # The body of lookup_route_int, inlined: a call costs a tenth of a lookup.
     slot = table._trie4[address >> 24]
     if isinstance(slot, list):
@@ -345,6 +387,8 @@ def lookup_route_int(table: RoutingTable, dst: int) -> Route | None:
     >>> lookup_route_int(table, 0x0B000001) is None
     True
     """
+    if table._shared4 is not None:
+        return _lookup_shared(table, dst)
     slot = table._trie4[dst >> 24]
     if isinstance(slot, list):
         slot1 = slot[(dst >> 16) & 0xFF]
@@ -355,6 +399,53 @@ def lookup_route_int(table: RoutingTable, dst: int) -> Route | None:
             return slot2
         return slot1
     return slot
+
+
+def _trie_lookup(root: _Root, address: int) -> Route | None:
+    """The route a trie holds for ``address``."""
+    slot = root[address >> 24]
+    if isinstance(slot, list):
+        slot1 = slot[(address >> 16) & 0xFF]
+        if isinstance(slot1, list):
+            slot2 = slot1[(address >> 8) & 0xFF]
+            if isinstance(slot2, list):
+                return slot2[address & 0xFF]
+            return slot2
+        return slot1
+    return slot
+
+
+def _lookup_shared(table: RoutingTable, address: int) -> Route | None:
+    """The better of the table's own route and the shared routes' for ``address``.
+
+    Shared tables hold no custom rules, their shared routes are pairwise disjoint
+    ``main`` routes and none has the destination of a ``main`` route of the
+    table's own (checked when the table is made): the longer prefix wins, and at
+    equal prefix the table's own route, which is then in ``local``.
+    """
+    own = _trie_lookup(table._trie4, address)
+    assert table._shared4 is not None
+    shared = _trie_lookup(table._shared4, address)
+    if shared is None or shared is table._own:
+        return own
+    if own is None or shared.dst.prefixlen > own.dst.prefixlen:
+        return shared
+    return own
+
+
+def _candidates4(table: RoutingTable, address: int) -> Iterator[Route]:
+    """Every IPv4 route of ``table`` covering ``address``, best-ranked first."""
+    if table._shared4 is None:
+        yield from _covering(table._ranked4, address)
+        return
+    # Both group sequences are ranked by (longer prefix, local first): merge them.
+    groups = sorted(
+        (*table._ranked4, *table._shared_ranked4),
+        key=lambda g: (-g.prefixlen, g.table is not TableName.LOCAL),
+    )
+    for route in _covering(groups, address):
+        if route is not table._own:
+            yield route
 
 
 def _lookup_v6(table: RoutingTable, address: int) -> Route | None:
@@ -446,10 +537,11 @@ def _check_nexthop_v4(table: RoutingTable, route: Route, gateway: IPv4Address) -
             )
         # inet_addr_type_dev_table(): one lookup in the local table, which is
         # the merged local+main trie while there are no custom rules.
-        groups = table._ranked4
         if table.has_custom_rules:
-            groups = tuple(g for g in groups if g.table is TableName.LOCAL)
-        best = next(_covering(groups, int(gateway)), None)
+            groups = tuple(g for g in table._ranked4 if g.table is TableName.LOCAL)
+            best = next(_covering(groups, int(gateway)), None)
+        else:
+            best = next(_candidates4(table, int(gateway)), None)
         if best is not None and best.type in (RouteType.LOCAL, RouteType.BROADCAST):
             raise _nexthop_error(
                 route,
@@ -460,7 +552,7 @@ def _check_nexthop_v4(table: RoutingTable, route: Route, gateway: IPv4Address) -
         return route.dev
 
     min_scope = max(SCOPE_NUMBERS[route.scope] + 1, SCOPE_NUMBERS[RouteScope.LINK])
-    for candidate in _covering(table._ranked4, int(gateway)):
+    for candidate in _candidates4(table, int(gateway)):
         if SCOPE_NUMBERS[candidate.scope] < min_scope:
             continue
         if candidate.type in REJECT_TYPES:

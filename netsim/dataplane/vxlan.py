@@ -30,8 +30,9 @@ from netsim.dataplane.common import (
     route_node_nic,
 )
 from netsim.dataplane.devices import FdbEntry, InterfaceKind, Neighbor, VxlanParams
-from netsim.dataplane.draft import BuildContext, NamespaceDraft
+from netsim.dataplane.draft import BuildContext, NamespaceDraft, RemoteBlock
 from netsim.dataplane.routing import Route
+from netsim.dataplane.shared import SharedRoutes
 from netsim.naming import node_netns_id
 
 __all__ = ["VXLAN", "VXLAN_OVERHEAD"]
@@ -51,25 +52,23 @@ def _setup_node(ctx: BuildContext, node: NodeState, ns: NamespaceDraft) -> None:
     params = VxlanParams(vni=config.vni, local=node.ip, dstport=config.port, dev=NODE_NIC)
     ctx.add_device(ns, device, InterfaceKind.VXLAN, _bridge_mtu(node), vxlan=params)
     ns.add_address(device, IPv4Interface(f"{node.pod_cidr.network_address}/32"))
-    for remote in ctx.state.nodes.values():
-        if remote.name != node.name:
-            make = partial(_remote_entries, ctx, remote)
-            neighbor, fdb, route = ctx.share(("vxlan", remote.name), make)
-            ns.add_neighbor(neighbor)
-            ns.add_fdb(fdb)
-            ns.add_route(route)
+    neighbors, fdb, routes = ctx.share(("vxlan",), partial(_remote_entries, ctx))
+    ns.add_remote(RemoteBlock(routes, neighbors, fdb, ctx.node_index(node.name)))
 
 
-def _remote_entries(ctx: BuildContext, remote: NodeState) -> tuple[Neighbor, FdbEntry, Route]:
-    """What every other node holds for ``remote``: neighbour, FDB entry, route."""
+def _remote_entries(
+    ctx: BuildContext,
+) -> tuple[tuple[Neighbor, ...], tuple[FdbEntry, ...], SharedRoutes]:
+    """What the other nodes hold for each node: neighbour, FDB entry, route (topology order)."""
     device = ctx.state.topology.pod_network.vxlan.device
-    vtep = remote.pod_cidr.network_address
-    mac = ctx.mac_for(node_netns_id(remote.name), device)
-    return (
-        Neighbor(vtep, mac, device),
-        FdbEntry(mac, device, is_self=True, dst=remote.ip),
-        Route(remote.pod_cidr, gateway=vtep, dev=device, onlink=True),
-    )
+    neighbors, fdb, routes = [], [], []
+    for remote in ctx.state.nodes.values():
+        vtep = remote.pod_cidr.network_address
+        mac = ctx.mac_for(node_netns_id(remote.name), device)
+        neighbors.append(Neighbor(vtep, mac, device))
+        fdb.append(FdbEntry(mac, device, is_self=True, dst=remote.ip))
+        routes.append(Route(remote.pod_cidr, gateway=vtep, dev=device, onlink=True))
+    return tuple(neighbors), tuple(fdb), SharedRoutes(tuple(routes))
 
 
 def _bridge_mtu(node: NodeState) -> int:
