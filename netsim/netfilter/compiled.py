@@ -9,8 +9,11 @@ A chain of ``INDEX_MIN_RULES`` rules or more is indexed the way a long
 ``KUBE-SERVICES`` chain needs: every rule that tests exactly one destination
 address (``-d A/32``), one port protocol (``-p tcp|udp|sctp``) and one
 destination port (``--dport P``) goes into a bucket keyed by
-``(A, protocol, P)``; every other rule is "always a candidate". A packet's
-candidates are its bucket and the always-candidates, merged in rule order, so
+``(A, protocol, P)``; a rule testing the protocol and port but no address
+(``KUBE-NODEPORTS``) into the bucket ``(any, protocol, P)``; every other rule
+is "always a candidate". A packet's candidates are its address's bucket (or,
+without one, the any-address bucket of its port), the any-address rules of its
+port and the always-candidates, merged in rule order, so
 first-match semantics and rule positions are exactly those of a linear walk:
 a rule left out can never match the packet. Rules reached through their
 bucket skip the three tests the key already decided.
@@ -23,8 +26,8 @@ matching, see its docstring).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from functools import partial
 from types import MappingProxyType
@@ -44,7 +47,7 @@ from netsim.netfilter.matching import (
 )
 from netsim.netfilter.packet import SCTP, TCP, UDP, Packet
 from netsim.netfilter.recent import RecentState, check_recent
-from netsim.netfilter.render import render_match
+from netsim.netfilter.render import render_match, render_rule
 from netsim.netfilter.ruleset import (
     Chain,
     CommentMatch,
@@ -64,6 +67,7 @@ from netsim.netfilter.ruleset import (
 
 __all__ = [
     "INDEX_MIN_RULES",
+    "ChainOverlay",
     "CheckKind",
     "CompiledChain",
     "CompiledRule",
@@ -74,6 +78,8 @@ __all__ = [
     "compile_ruleset",
     "describe_check",
     "first_match_index",
+    "overlay_compiled",
+    "rule_text",
 ]
 
 INDEX_MIN_RULES = 16  # shorter chains are walked rule by rule; indexing them saves nothing
@@ -84,6 +90,7 @@ INDEXED_PROTOCOLS: Mapping[int, type] = MappingProxyType(
 
 Check: TypeAlias = Callable[[Packet, HookContext, ConntrackEntry | None], bool]
 IndexKey: TypeAlias = tuple[int, int, int]  # destination as int, protocol, destination port
+ANY_DESTINATION = -1  # the key's address for rules without ``-d`` (KUBE-NODEPORTS' rules)
 BuiltinPart: TypeAlias = tuple[str, Any]  # ("-s", Negatable[IPv4Network]), ("-f", bool), ...
 
 
@@ -104,6 +111,7 @@ class RuleCheck:
     check: Check | None
     part: Match | BuiltinPart
     note: str | None = None
+    text_cache: list[str] = field(default_factory=list, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +122,7 @@ class CompiledRule:
     rule: Rule
     tests: tuple[RuleCheck, ...]
     is_pure: bool
+    text_cache: list[str] = field(default_factory=list, compare=False, repr=False)  # rule_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +154,78 @@ class CompiledTable:
     chains: Mapping[str, CompiledChain]
 
 
-@dataclass(frozen=True, slots=True)
 class CompiledRuleset:
-    """The ruleset and its compiled tables by name."""
+    """The ruleset and its compiled tables by name (immutable).
 
-    ruleset: Ruleset
+    ``ruleset`` may be handed over as a function that makes it: rulesets made
+    by :func:`overlay_compiled` share all but a few compiled chains with a
+    base ruleset, and their own :class:`Ruleset` (hundreds of thousands of
+    chains at scale) is only assembled when someone reads it.
+    """
+
+    __slots__ = ("_make_ruleset", "_ruleset", "tables")
+
+    _ruleset: Ruleset | None
+    _make_ruleset: Callable[[], Ruleset] | None
     tables: Mapping[str, CompiledTable]
+
+    def __init__(
+        self, ruleset: Ruleset | Callable[[], Ruleset], tables: Mapping[str, CompiledTable]
+    ) -> None:
+        made = isinstance(ruleset, Ruleset)
+        object.__setattr__(self, "_ruleset", ruleset if made else None)
+        object.__setattr__(self, "_make_ruleset", None if made else ruleset)
+        object.__setattr__(self, "tables", tables)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"CompiledRuleset is immutable: cannot set {name}")
+
+    def __repr__(self) -> str:
+        return f"CompiledRuleset(tables={sorted(self.tables)!r})"
+
+    @property
+    def ruleset(self) -> Ruleset:
+        """The ruleset these tables were compiled from."""
+        if self._ruleset is None:
+            assert self._make_ruleset is not None
+            object.__setattr__(self, "_ruleset", self._make_ruleset())
+            object.__setattr__(self, "_make_ruleset", None)
+        assert self._ruleset is not None
+        return self._ruleset
+
+
+class ChainOverlay(Mapping[str, CompiledChain]):
+    """Compiled chains by name: a few of a table's own over a shared base table's.
+
+    >>> from netsim.netfilter.ruleset import Chain
+    >>> base = {"A": _compile_chain(Chain("A")), "B": _compile_chain(Chain("B"))}
+    >>> top = {"B": _compile_chain(Chain("B", "ACCEPT")), "C": _compile_chain(Chain("C"))}
+    >>> overlay = ChainOverlay(base, top)
+    >>> list(overlay), overlay["B"].policy, len(overlay)
+    (['A', 'B', 'C'], 'ACCEPT', 3)
+    """
+
+    __slots__ = ("_base", "_top")
+
+    def __init__(self, base: Mapping[str, CompiledChain], top: Mapping[str, CompiledChain]) -> None:
+        self._base = base
+        self._top = top
+
+    def __getitem__(self, name: str) -> CompiledChain:
+        top = self._top
+        if name in top:
+            return top[name]
+        return self._base[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._top or name in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._base
+        yield from (name for name in self._top if name not in self._base)
+
+    def __len__(self) -> int:
+        return len(self._base) + sum(1 for name in self._top if name not in self._base)
 
 
 # --- compiling ------------------------------------------------------------------------
@@ -201,10 +276,14 @@ def _match_test(match: Match) -> RuleCheck | None:
 
 
 def _index_key(rule: Rule) -> tuple[IndexKey, Match] | None:
-    """The bucket of a rule that tests exactly one (address, protocol, port), and its port match."""
+    """The bucket of a rule that tests one protocol and port (and one address, or none).
+
+    Returns the key and the port match the key decides, or None.
+    """
     dst, proto = rule.destination, rule.protocol
-    if dst is None or dst.negated or dst.value.prefixlen != 32:
+    if dst is not None and (dst.negated or dst.value.prefixlen != 32):
         return None
+    address = ANY_DESTINATION if dst is None else int(dst.value.network_address)
     if proto is None or proto.negated or proto.value not in INDEXED_PROTOCOLS:
         return None
     kind = INDEXED_PROTOCOLS[proto.value]
@@ -213,7 +292,7 @@ def _index_key(rule: Rule) -> tuple[IndexKey, Match] | None:
             assert isinstance(match, TcpMatch | UdpMatch | SctpMatch)
             dport = match.dport
             if dport is not None and not dport.negated and dport.value.is_single:
-                return (int(dst.value.network_address), proto.value, dport.value.first), match
+                return (address, proto.value, dport.value.first), match
     return None
 
 
@@ -256,10 +335,13 @@ def _compile_chain(chain: Chain) -> CompiledChain:
         every = tuple(range(len(rules)))
         return CompiledChain(chain, tuple(rules), every, None, False)
     merged = len(always) * len(buckets) <= MERGE_BUDGET
-    frozen = {
-        key: tuple(sorted(always + members)) if merged else tuple(members)
-        for key, members in buckets.items()
-    }
+    frozen: dict[IndexKey, tuple[int, ...]] = {}
+    for bucket_key, members in buckets.items():
+        # an address's bucket holds the rules of any address for the same port too
+        address, protocol, port = bucket_key
+        wildcard = buckets.get((ANY_DESTINATION, protocol, port), []) if address >= 0 else []
+        ordered = members + wildcard + always if merged else members + wildcard
+        frozen[bucket_key] = tuple(sorted(ordered))
     return CompiledChain(chain, tuple(rules), tuple(always), MappingProxyType(frozen), merged)
 
 
@@ -281,6 +363,34 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
     return CompiledRuleset(ruleset, MappingProxyType(tables))
 
 
+def overlay_compiled(
+    base: CompiledRuleset,
+    chains: Mapping[str, tuple[Chain, ...]],
+    ruleset: Ruleset | Callable[[], Ruleset],
+) -> CompiledRuleset:
+    """``base`` with some chains replaced or added, compiling only those.
+
+    Args:
+        base: the compiled ruleset most chains come from (shared, not copied).
+        chains: per table name, the chains that differ from ``base`` (every
+            table named must exist in ``base``).
+        ruleset: the whole resulting ruleset, or a function making it on demand.
+
+    >>> from netsim.netfilter.ruleset import Table, Chain, Rule
+    >>> rs = Ruleset((Table("filter", (Chain("INPUT", "ACCEPT"),)),))
+    >>> more = Ruleset((Table("filter", (Chain("INPUT", "ACCEPT", rules=(Rule(),)),)),))
+    >>> node = overlay_compiled(compile_ruleset(rs), {"filter": more.tables[0].chains}, more)
+    >>> len(node.tables["filter"].chains["INPUT"].rules), node.ruleset is more
+    (1, True)
+    """
+    tables = dict(base.tables)
+    for name, changed in chains.items():
+        shared = base.tables[name]
+        own = {chain.name: _compile_chain(chain) for chain in changed}
+        tables[name] = CompiledTable(name, ChainOverlay(shared.chains, MappingProxyType(own)))
+    return CompiledRuleset(ruleset, MappingProxyType(tables))
+
+
 # --- using the index ------------------------------------------------------------------
 
 
@@ -295,10 +405,27 @@ def candidates(chain: CompiledChain, packet: Packet) -> tuple[int, ...]:
         return chain.always
     bucket = buckets.get((int(packet.dst), packet.protocol, packet.dport))
     if bucket is None:
-        return chain.always
+        bucket = buckets.get((ANY_DESTINATION, packet.protocol, packet.dport))
+        if bucket is None:
+            return chain.always
     if chain.merged:
         return bucket
     return tuple(heapq.merge(chain.always, bucket))
+
+
+def rule_text(rule: CompiledRule, chain: str) -> str:
+    """The rule as ``iptables-save`` prints it without counters, rendered once and kept.
+
+    >>> from netsim.netfilter.ruleset import Chain, Rule
+    >>> compiled = _compile_chain(Chain("X", rules=(Rule(),)))
+    >>> rule_text(compiled.rules[0], "X")
+    '-A X'
+    """
+    cache = rule.text_cache
+    if not cache:
+        plain = rule.rule if rule.rule.counters is None else replace(rule.rule, counters=None)
+        cache.append(render_rule(chain, plain))
+    return cache[0]
 
 
 def describe_check(test: RuleCheck) -> str:
@@ -310,7 +437,13 @@ def describe_check(test: RuleCheck) -> str:
     >>> describe_check(RuleCheck(CheckKind.PURE, None, part))
     '! -s 10.0.0.0/8'
     """
-    part = test.part
+    cache = test.text_cache
+    if not cache:
+        cache.append(_describe(test.part))
+    return cache[0]
+
+
+def _describe(part: Match | BuiltinPart) -> str:
     if isinstance(part, tuple):
         kind, value = part
         if kind == "-f":

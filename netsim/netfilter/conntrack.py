@@ -89,6 +89,12 @@ class ConnTuple:
     sport: int = 0
     dport: int = 0
 
+    def __hash__(self) -> int:
+        # equal tuples have equal addresses, so hashing the addresses' integers is
+        # consistent with ``==``; ``IPv4Address.__hash__`` (via ``hex``) is the
+        # slow part of every conntrack lookup otherwise
+        return hash((int(self.src), int(self.dst), self.protocol, self.sport, self.dport))
+
 
 @dataclass(frozen=True, slots=True)
 class ConntrackEntry:

@@ -5,19 +5,47 @@ has synced (its payload, the built-in chains' jump rules, the canary chains),
 as a :class:`~netsim.netfilter.ruleset.Ruleset` in the order ``iptables-save``
 lists it. CNI rules (flannel's masquerade) are added by the caller from the
 dataplane when wanted (``extra_lines``).
+
+``compiled_node_rulesets(state, extra_lines)`` compiles every node's ruleset
+at once for the tracer. kube-proxy writes the same rules on most nodes (what
+differs is listed in :func:`kube_proxy_sharing_key`), so each distinct set is
+generated, parsed and compiled once, and each node adds only its own CNI lines
+on top, compiled chain by chain (:func:`~netsim.netfilter.compiled.overlay_compiled`).
+The result equals compiling ``kube_proxy_ruleset(state, node, extra)`` node by
+node, which is what a node falls back to when its CNI lines cannot be laid over
+the shared rules (they redeclare a kube-proxy chain or use another table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 
-from netsim.control.kubeproxy import node_restore_text, node_rules
+from netsim.control.kubeproxy import (
+    KubeProxyNode,
+    ServicePortInfo,
+    cluster_service_ports,
+    generate_rules,
+    kube_proxy_node,
+    node_restore_text,
+    node_rules,
+)
 from netsim.control.state import ClusterState
+from netsim.errors import RulesetError
+from netsim.netfilter.compiled import CompiledRuleset, compile_ruleset, overlay_compiled
 from netsim.netfilter.parse import parse_iptables_save
 from netsim.netfilter.render import in_save_order
-from netsim.netfilter.ruleset import Ruleset
+from netsim.netfilter.ruleset import Chain, Ruleset, Table, has_chain, is_builtin_chain
+from netsim.netfilter.ruleset import chain as find_chain
 
-__all__ = ["kube_proxy_ruleset", "merge_restore_lines"]
+__all__ = [
+    "compiled_node_rulesets",
+    "kube_proxy_ruleset",
+    "kube_proxy_sharing_key",
+    "merge_restore_lines",
+    "node_dependence",
+]
 
 
 def merge_restore_lines(text: str, extra: Mapping[str, Sequence[str]]) -> str:
@@ -47,3 +75,126 @@ def kube_proxy_ruleset(
     if extra_lines:
         text = merge_restore_lines(text, extra_lines)
     return in_save_order(parse_iptables_save(text, f"<kube-proxy on {node}>"))
+
+
+def node_dependence(service_ports: Sequence[ServicePortInfo]) -> tuple[bool, bool, bool]:
+    """Whether kube-proxy's rules depend on a node's (name, zone, IP) for these service ports.
+
+    The name when some service port has a ``Local`` traffic policy or two
+    endpoints with the same ``ip:port`` (which endpoints are local decides the
+    rules), the zone when an endpoint carries zone hints, the IP when a Service
+    has ``loadBalancerSourceRanges``.
+    """
+    by_name = by_zone = by_ip = False
+    for sp in service_ports:
+        by_name = by_name or sp.external_policy_local or sp.internal_policy_local
+        by_ip = by_ip or bool(sp.source_ranges)
+        by_zone = by_zone or any(e.zone_hints for e in sp.endpoints)
+        if not by_name and len({(int(e.ip), e.port) for e in sp.endpoints}) != len(sp.endpoints):
+            by_name = True
+    return by_name, by_zone, by_ip
+
+
+def kube_proxy_sharing_key(
+    service_ports: Sequence[ServicePortInfo],
+    node: KubeProxyNode,
+    dependence: tuple[bool, bool, bool] | None = None,
+) -> tuple[Hashable, ...]:
+    """What kube-proxy's rules on ``node`` depend on: nodes with equal keys get equal rules.
+
+    Always the local-traffic detector's CIDR and the proxy options; the node's
+    name, zone and IP as :func:`node_dependence` says (``dependence``: its
+    result for ``service_ports``, computed once for many nodes).
+    """
+    by_name, by_zone, by_ip = node_dependence(service_ports) if dependence is None else dependence
+    return (
+        node.local_cidr,
+        node.config,
+        node.nfacct,
+        node.tcp_be_liberal,
+        node.name if by_name else None,
+        node.zone if by_zone else None,
+        node.ip if by_ip else None,
+    )
+
+
+def _extra_chains(
+    base: Ruleset, extra: Mapping[str, Sequence[str]], source: str
+) -> dict[str, tuple[Chain, ...]] | None:
+    """Per table, the chains ``extra`` changes or adds (None: it cannot be laid over ``base``)."""
+    lines: list[str] = []
+    for table_name, entries in extra.items():
+        rules = [e for e in entries if not e.startswith(":")]
+        builtin = {
+            words[1]
+            for words in (rule.split(maxsplit=2) for rule in rules)
+            if len(words) > 1 and is_builtin_chain(table_name, words[1])
+        }
+        lines += [f"*{table_name}", *(f":{name} ACCEPT [0:0]" for name in sorted(builtin))]
+        lines += [e for e in entries if e.startswith(":")]
+        lines += rules
+        lines.append("COMMIT")
+    try:
+        parsed = parse_iptables_save("\n".join(lines) + "\n", source)
+    except RulesetError:
+        return None
+    tables = {t.name: t for t in base.tables}
+    changed: dict[str, tuple[Chain, ...]] = {}
+    for table in parsed.tables:
+        if table.name not in tables:
+            return None
+        own = tables[table.name]
+        chains: list[Chain] = []
+        for chain in table.chains:
+            if not has_chain(own, chain.name):
+                chains.append(chain)
+                continue
+            shared = find_chain(base, table.name, chain.name)
+            if not shared.is_builtin or not chain.is_builtin:
+                return None  # a kube-proxy chain declared again
+            if chain.rules:
+                chains.append(replace(shared, rules=shared.rules + chain.rules))
+        changed[table.name] = tuple(chains)
+    return changed
+
+
+def _assembled(base: Ruleset, changed: Mapping[str, tuple[Chain, ...]]) -> Ruleset:
+    tables = []
+    for table in base.tables:
+        own = {chain.name: chain for chain in changed.get(table.name, ())}
+        chains = [own.pop(chain.name, chain) for chain in table.chains]
+        tables.append(Table(table.name, (*chains, *own.values())))
+    return in_save_order(Ruleset(tuple(tables)))
+
+
+def compiled_node_rulesets(
+    state: ClusterState, extra_lines: Mapping[str, Mapping[str, Sequence[str]]]
+) -> dict[str, CompiledRuleset]:
+    """Every node's compiled ruleset: kube-proxy's rules plus ``extra_lines[node]`` per table.
+
+    Equal, node by node, to ``compile_ruleset(kube_proxy_ruleset(state, node,
+    extra_lines[node]))``; rules kube-proxy writes alike on several nodes are
+    parsed and compiled once and shared.
+    """
+    ports = cluster_service_ports(state)
+    dependence = node_dependence(ports)
+    bases: dict[tuple[Hashable, ...], tuple[Ruleset, CompiledRuleset]] = {}
+    result: dict[str, CompiledRuleset] = {}
+    for name in state.nodes:
+        node = kube_proxy_node(state, name)
+        key = kube_proxy_sharing_key(ports, node, dependence)
+        if key not in bases:
+            text = node_restore_text(generate_rules(ports, node))
+            ruleset = in_save_order(parse_iptables_save(text, f"<kube-proxy on {name}>"))
+            bases[key] = ruleset, compile_ruleset(ruleset)
+        base, compiled = bases[key]
+        extra = extra_lines.get(name) or {}
+        if not extra:
+            result[name] = compiled
+            continue
+        changed = _extra_chains(base, extra, f"<kube-proxy on {name}>")
+        if changed is None:
+            result[name] = compile_ruleset(kube_proxy_ruleset(state, name, extra))
+            continue
+        result[name] = overlay_compiled(compiled, changed, partial(_assembled, base, changed))
+    return result

@@ -33,13 +33,14 @@ from netsim.netfilter.compiled import (
     CompiledRuleset,
     candidates,
     describe_check,
+    rule_text,
 )
 from netsim.netfilter.conntrack import ConntrackEntry, ConntrackTable, with_entry
 from netsim.netfilter.matching import HookContext, statistic_probability
 from netsim.netfilter.nat import Manip, NatTarget, current_tuple, request_of, setup_nat
 from netsim.netfilter.packet import Packet
 from netsim.netfilter.recent import RecentState, check_recent
-from netsim.netfilter.render import render_rule, render_target
+from netsim.netfilter.render import render_target
 from netsim.netfilter.ruleset import (
     ALL_ONES,
     AcceptTarget,
@@ -149,8 +150,7 @@ Resume: TypeAlias = tuple[Branch, CompiledChain, tuple[int, ...], int, tuple[Fra
 
 
 def _text(chain: CompiledChain, rule: CompiledRule) -> str:
-    plain = rule.rule if rule.rule.counters is None else replace(rule.rule, counters=None)
-    return render_rule(chain.name, plain)
+    return rule_text(rule, chain.name)
 
 
 def _visit(
@@ -161,9 +161,10 @@ def _visit(
     action: str,
     probability: float | None,
 ) -> RuleVisit:
-    count = len(chain.rules)
+    cache = rule.text_cache
+    text = cache[0] if cache else rule_text(rule, chain.chain.name)
     return RuleVisit(
-        table, chain.name, rule.index, count, _text(chain, rule), matched, action, probability
+        table, chain.chain.name, rule.index, len(chain.rules), text, matched, action, probability
     )
 
 
@@ -182,6 +183,8 @@ def _located(table: str, chain: CompiledChain, rule: CompiledRule, err: Exceptio
 
 
 # --- matching a rule ------------------------------------------------------------------
+
+_NO_NOTES: list[str] = []  # shared by rules without notes; never appended to
 
 
 def _recent_ttl(packet: Packet, ctx: HookContext) -> int:
@@ -203,8 +206,14 @@ def _rule_matches(
     is queued on ``work`` (resuming after this rule) and this one goes on.
     """
     probability: float | None = None
-    notes: list[str] = []
+    notes: list[str] = _NO_NOTES
     ctx = env.ctx
+    if rule.is_pure:
+        packet, entry = b.packet, b.entry
+        for test in rule.tests:
+            if not test.check(packet, ctx, entry):  # type: ignore[misc]
+                return False, None, f"no match: {describe_check(test)}", notes
+        return True, None, "", notes
     for test in rule.tests:
         if test.kind == CheckKind.PURE:
             assert test.check is not None
@@ -250,7 +259,7 @@ def _rule_matches(
                 return False, probability, f"no match: {describe_check(test)}", notes
         else:
             assert test.note is not None
-            notes.append(test.note)
+            notes = [*notes, test.note]
     return True, probability, "", notes
 
 

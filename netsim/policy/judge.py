@@ -17,7 +17,7 @@ modelled: pods that share an IP over time, IPv6.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from types import MappingProxyType
 from typing import Protocol as TypingProtocol
@@ -62,6 +62,17 @@ class NetworkPolicyJudge:
     pod_nodes: Mapping[str, str | None]
     pods_by_ip: Mapping[IPv4Address, PodView]
     nodes_by_ip: Mapping[IPv4Address, str]
+    by_namespace: Mapping[str, tuple[NetworkPolicy, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+    """``policies`` by namespace, made from them (a policy selects pods of its own namespace)."""
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, list[NetworkPolicy]] = {}
+        for policy in self.policies:
+            grouped.setdefault(policy.namespace, []).append(policy)
+        by_namespace = {namespace: tuple(found) for namespace, found in grouped.items()}
+        object.__setattr__(self, "by_namespace", MappingProxyType(by_namespace))
 
     def egress(self, pod_key: str, packet: PacketView) -> PolicyDecision:
         """May ``pod_key`` send ``packet`` (as seen after DNAT)?"""
@@ -96,9 +107,10 @@ def judge_packet(
     node = judge.pod_nodes[pod_key]
     own_node = node if node is not None and judge.nodes_by_ip.get(other_ip) == node else None
     protocol = Protocol(packet.protocol.value.upper())
-    return evaluate(
-        judge.policies, pod, direction, other, protocol, packet.dport, own_node=own_node
+    policies = (
+        judge.policies if judge.by_namespace is None else judge.by_namespace.get(pod.namespace, ())
     )
+    return evaluate(policies, pod, direction, other, protocol, packet.dport, own_node=own_node)
 
 
 def _view(state: ClusterState, pod: PodState) -> PodView:

@@ -9,7 +9,8 @@ to show and the namespace's new conntrack/``recent`` state.
 :func:`netfilter_for` picks the implementation: :class:`IptablesNetfilter`
 (kube-proxy's rules of each node, ``node_restore_text(node_rules(state,
 node))``, with flannel's chains and rules from the dataplane appended to each
-table — ``netsim.netfilter.node.kube_proxy_ruleset`` — evaluated by
+table — ``netsim.netfilter.node.kube_proxy_ruleset``, compiled once for all
+nodes by ``compiled_node_rulesets``, which shares what the nodes have alike — evaluated by
 ``netsim.netfilter.evaluate``) when that evaluator is installed, else
 :class:`NoNetfilter`, which accepts everything and says so in every step.
 
@@ -33,10 +34,10 @@ from typing import Any, Final, Literal, Protocol
 
 from netsim.dataplane.devices import Dataplane
 from netsim.naming import node_netns_id
-from netsim.netfilter.compiled import CompiledRuleset, compile_ruleset
+from netsim.netfilter.compiled import CompiledRuleset
 from netsim.netfilter.conntrack import ConntrackTable
 from netsim.netfilter.matching import Hook, HookContext
-from netsim.netfilter.node import kube_proxy_ruleset
+from netsim.netfilter.node import compiled_node_rulesets
 from netsim.netfilter.packet import SCTP, TCP, UDP, Packet
 from netsim.netfilter.recent import RecentState
 from netsim.netfilter.ruleset import TcpFlag
@@ -269,13 +270,12 @@ class IptablesNetfilter:
     """Each node's kube-proxy and flannel rules, evaluated by ``netsim.netfilter.evaluate``."""
 
     def __init__(self, dataplane: Dataplane) -> None:
-        self._compiled: dict[str, CompiledRuleset] = {}
-        for node in dataplane.state.nodes:
-            netns = node_netns_id(node)
-            extra = dataplane.namespaces[netns].iptables
-            self._compiled[netns] = compile_ruleset(
-                kube_proxy_ruleset(dataplane.state, node, extra)
-            )
+        state = dataplane.state
+        extra = {node: dataplane.namespaces[node_netns_id(node)].iptables for node in state.nodes}
+        self._compiled: dict[str, CompiledRuleset] = {
+            node_netns_id(node): compiled
+            for node, compiled in compiled_node_rulesets(state, extra).items()
+        }
 
     def has_rules(self, netns: str) -> bool:
         """Node root namespaces have rules."""
@@ -296,7 +296,17 @@ class IptablesNetfilter:
         current = (
             state if isinstance(state, NetnsState) else NetnsState(ConntrackTable(), RecentState())
         )
-        if isinstance(skb, Packet):
+        if isinstance(skb, Packet) and (
+            skb.src == header.src
+            and skb.dst == header.dst
+            and skb.sport == header.sport
+            and skb.dport == header.dport
+            and skb.ttl == header.ttl
+            and skb.length == header.length
+            and skb.mark == header.mark
+        ):
+            packet = skb
+        elif isinstance(skb, Packet):
             packet = replace(
                 skb,
                 src=header.src,

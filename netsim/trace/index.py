@@ -11,15 +11,15 @@ ruleset (:func:`netsim.trace.hooks.netfilter_for`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 
 from netsim.dataplane.devices import Dataplane, NamespaceKind
 from netsim.trace.hooks import NetfilterSeam, netfilter_for
-from netsim.trace.l2 import L2Index, build_l2_index
+from netsim.trace.l2 import L2Index, NeighborTables, build_l2_index
 
-__all__ = ["TraceIndex", "prepare"]
+__all__ = ["TraceIndex", "namespace_tables", "prepare"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,19 @@ class TraceIndex:
     local_addresses: Mapping[str, frozenset[IPv4Address]]
     broadcast_addresses: Mapping[str, frozenset[IPv4Address]]
     cluster_spaces: tuple[IPv4Network, ...]
+    host_network_pods: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # node -> its hostNetwork pods, in ClusterState order
+    tables: dict[str, NeighborTables] = field(default_factory=dict, compare=False, repr=False)
+    """Each namespace's neighbour and FDB lookups, made the first time a walk needs them."""
+
+
+def namespace_tables(index: TraceIndex, netns: str) -> NeighborTables:
+    """The neighbour and FDB lookups of ``netns`` (made once, on first use)."""
+    found = index.tables.get(netns)
+    if found is None:
+        found = index.tables[netns] = NeighborTables(index.dataplane.namespaces[netns])
+    return found
 
 
 def prepare(dataplane: Dataplane, *, netfilter: NetfilterSeam | None = None) -> TraceIndex:
@@ -61,6 +74,10 @@ def prepare(dataplane: Dataplane, *, netfilter: NetfilterSeam | None = None) -> 
         )
         for ns in dataplane.namespaces.values()
     }
+    host_network: dict[str, list[str]] = {}
+    for pod in state.pods.values():
+        if pod.node is not None and pod.is_host_network:
+            host_network.setdefault(pod.node, []).append(pod.key)
     topology = state.topology
     spaces = (
         topology.cluster_cidr,
@@ -75,4 +92,5 @@ def prepare(dataplane: Dataplane, *, netfilter: NetfilterSeam | None = None) -> 
         MappingProxyType(local),
         MappingProxyType(broadcast),
         spaces,
+        MappingProxyType({node: tuple(keys) for node, keys in host_network.items()}),
     )

@@ -21,11 +21,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from operator import attrgetter
 from types import MappingProxyType
 
-from netsim.dataplane.devices import Dataplane, FdbEntry, InterfaceKind, InterfaceRef
+from netsim.dataplane.devices import (
+    Dataplane,
+    FdbEntry,
+    InterfaceKind,
+    InterfaceRef,
+    Neighbor,
+    NetworkNamespace,
+)
 
-__all__ = ["L2Index", "arp_owner", "bridge_port", "build_l2_index", "cable_peer", "fdb_entry"]
+__all__ = [
+    "L2Index",
+    "NeighborTables",
+    "arp_owner",
+    "bridge_port",
+    "build_l2_index",
+    "cable_peer",
+    "fdb_entry",
+]
+
+_IP_INT = attrgetter("ip._ip")  # IPv4Address keeps its integer in the slot ``_ip``
+_MAC = attrgetter("mac")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +173,58 @@ def fdb_entry(dataplane: Dataplane, bridge: InterfaceRef, mac: str) -> FdbEntry 
 def cable_peer(index: L2Index, device: InterfaceRef) -> InterfaceRef | None:
     """The device at the other end of an underlay cable."""
     return index.cables.get(device)
+
+
+class NeighborTables:
+    """One namespace's neighbour and FDB lookups, each indexed the first time it is asked.
+
+    A node of a large overlay holds one neighbour and one FDB entry per other
+    node (5,000 at full scale), and a trace usually asks one or two questions
+    of it, so each table is indexed on its first question, with C-level passes
+    only (``attrgetter``, ``zip``; addresses keyed by their integer, since
+    hashing an ``IPv4Address`` goes through ``hex()``).
+    """
+
+    __slots__ = ("_bridge_fdb", "_by_ip", "_by_mac", "ns")
+
+    def __init__(self, ns: NetworkNamespace) -> None:
+        self.ns = ns
+        self._by_ip: dict[int, Neighbor] | None = None
+        self._by_mac: dict[str, FdbEntry] | None = None
+        self._bridge_fdb: dict[tuple[str, str], FdbEntry] | None = None
+
+    def neighbor(self, dev: str, ip: IPv4Address) -> Neighbor | None:
+        """The first neighbour entry for ``ip`` on ``dev``."""
+        if self._by_ip is None:
+            backwards = self.ns.neighbors[::-1]  # the first entry of an address is kept
+            self._by_ip = dict(zip(map(_IP_INT, backwards), backwards, strict=True))
+        first = self._by_ip.get(int(ip))
+        if first is None or first.dev == dev:
+            return first
+        return next((n for n in self.ns.neighbors if n.dev == dev and n.ip == ip), None)
+
+    def vtep(self, dev: str, mac: str) -> IPv4Address | None:
+        """The remote VTEP of the first FDB entry of ``dev`` for ``mac`` that has one."""
+        if self._by_mac is None:
+            backwards = self.ns.fdb[::-1]  # the first entry of a MAC is kept
+            self._by_mac = dict(zip(map(_MAC, backwards), backwards, strict=True))
+        first = self._by_mac.get(mac)
+        if first is None:
+            return None
+        if first.dev == dev and first.dst is not None:
+            return first.dst
+        return next(
+            (e.dst for e in self.ns.fdb if e.dev == dev and e.mac == mac and e.dst is not None),
+            None,
+        )
+
+    def bridge_entry(self, bridge: str, mac: str) -> FdbEntry | None:
+        """The configured entry of ``bridge`` for ``mac``, as :func:`fdb_entry` finds it."""
+        if self._bridge_fdb is None:
+            found: dict[tuple[str, str], FdbEntry] = {}
+            for entry in [e for e in self.ns.fdb[::-1] if not e.is_self]:
+                if entry.master is not None:
+                    found[entry.master, entry.mac] = entry
+                found[entry.dev, entry.mac] = entry
+            self._bridge_fdb = found
+        return self._bridge_fdb.get((bridge, mac))

@@ -66,8 +66,8 @@ from netsim.dataplane.routing import RouteType, lookup_route, render_ip_route, r
 from netsim.model.objects import Protocol as K8sProtocol
 from netsim.netfilter.matching import Hook
 from netsim.trace.hooks import HookRequest, HookResult, TraceSession
-from netsim.trace.index import TraceIndex
-from netsim.trace.l2 import arp_owner, bridge_port, cable_peer, fdb_entry
+from netsim.trace.index import TraceIndex, namespace_tables
+from netsim.trace.l2 import arp_owner, bridge_port, cable_peer
 from netsim.trace.model import (
     Arp,
     Bridge,
@@ -92,6 +92,7 @@ from netsim.trace.policy import PolicyJudge
 
 __all__ = ["MAX_ACTIONS", "Walk", "WalkEnded", "run_walk", "vxlan_source_port"]
 
+LOCALHOST: Final = IPv4Address("127.0.0.1")  # where REDIRECT sends locally generated packets
 MAX_ACTIONS: Final = 256  # bound on the steps of one walk (a trace never runs away)
 EPHEMERAL_LOW: Final = 32768  # net.ipv4.ip_local_port_range default, low end
 EPHEMERAL_HIGH: Final = 60999  # ... high end (the VXLAN source port range)
@@ -259,9 +260,7 @@ class Walk:
             local_addresses=self.index.local_addresses[ns.id],
             broadcast_addresses=self.index.broadcast_addresses[ns.id],
             masquerade_source=_source_address(ns, out_if, next_hop) if out_if else None,
-            redirect_address=(
-                IPv4Address("127.0.0.1") if in_if is None else _source_address(ns, in_if, None)
-            ),
+            redirect_address=(LOCALHOST if in_if is None else _source_address(ns, in_if, None)),
             bridged=bridged,
             physdev_in=physdev_in,
             physdev_out=physdev_out,
@@ -361,18 +360,18 @@ class Walk:
         self.frame_out(ns, iface, mac, header)
 
     def resolve_mac(self, ns: NetworkNamespace, dev: str, ip: IPv4Address) -> str:
-        for neighbor in ns.neighbors:
-            if neighbor.dev == dev and neighbor.ip == ip:
-                self.step(
-                    Arp(
-                        ip,
-                        neighbor.lladdr,
-                        "neighbor",
-                        None,
-                        f"neighbour {ip} dev {dev} lladdr {neighbor.lladdr} {neighbor.state}",
-                    )
+        neighbor = namespace_tables(self.index, ns.id).neighbor(dev, ip)
+        if neighbor is not None:
+            self.step(
+                Arp(
+                    ip,
+                    neighbor.lladdr,
+                    "neighbor",
+                    None,
+                    f"neighbour {ip} dev {dev} lladdr {neighbor.lladdr} {neighbor.state}",
                 )
-                return neighbor.lladdr
+            )
+            return neighbor.lladdr
         owner = arp_owner(self.index.l2, InterfaceRef(ns.id, dev), ip)
         if owner is None:
             self.step(Arp(ip, None, "arp", None, f"ARP who-has {ip} on {dev}: no answer"))
@@ -412,7 +411,7 @@ class Walk:
 
     def bridge_lookup(self, ns: NetworkNamespace, bridge: str, mac: str) -> str:
         ref = InterfaceRef(ns.id, bridge)
-        entry = fdb_entry(self.dp, ref, mac)
+        entry = namespace_tables(self.index, ns.id).bridge_entry(bridge, mac)
         port = bridge_port(self.index.l2, ref, mac)
         if port is None:
             raise self.end(
@@ -433,7 +432,8 @@ class Walk:
     def arrive(self, ns: NetworkNamespace, ifname: str, mac: str, header: Header) -> None:
         """A frame reaches ``ifname`` of ``ns`` (a new hop; the skb mark is cleared)."""
         self.enter(ns.id)
-        header = replace(header, mark=0)
+        if header.mark:
+            header = replace(header, mark=0)
         self.step(Received(ifname, header, f"{header.text} on {ifname}"))
         iface = ns.interfaces[ifname]
         if iface.master is None:
@@ -533,7 +533,16 @@ class Walk:
                 f"MTU_EXCEEDED: {header.length} bytes > mtu {mtu} of {dev} with DF set"
                 f" (ICMP frag needed to {header.src})",
             )
-        after = replace(header, ttl=header.ttl - 1)
+        after = Header(
+            header.src,
+            header.dst,
+            header.protocol,
+            header.sport,
+            header.dport,
+            header.ttl - 1,
+            header.length,
+            header.mark,
+        )
         self.step(Ttl(header.ttl, after.ttl, after, f"ttl {header.ttl} -> {after.ttl}"))
         self.judge_egress(ns, after)
         header = self.hook(ns, "FORWARD", after, in_if=ifname, out_if=dev, next_hop=next_hop)
@@ -548,10 +557,7 @@ class Walk:
         params = iface.vxlan
         assert params is not None
         mac = self.resolve_mac(ns, iface.name, next_hop)
-        remote = next(
-            (e.dst for e in ns.fdb if e.dev == iface.name and e.mac == mac and e.dst is not None),
-            None,
-        )
+        remote = namespace_tables(self.index, ns.id).vtep(iface.name, mac)
         self.step(Transmit(iface.name, inner, mac, f"{inner.text} on {iface.name} to {mac}"))
         if remote is None:
             raise self.end(
@@ -635,12 +641,9 @@ class Walk:
             if _declares(pod.pod.template.containers, header):
                 self.deliver(ns, ns.owner, header, f"pod {ns.owner} listens")
         elif ns.kind is NamespaceKind.NODE:
-            for pod in self.dp.state.pods.values():
-                if (
-                    pod.node == ns.owner
-                    and pod.is_host_network
-                    and _declares(pod.pod.template.containers, header)
-                ):
+            for key in self.index.host_network_pods.get(ns.owner, ()):
+                pod = self.dp.state.pods[key]
+                if _declares(pod.pod.template.containers, header):
                     self.deliver(ns, pod.key, header, f"hostNetwork pod {pod.key} listens")
         elif ns.kind is NamespaceKind.CLIENT:
             self.deliver(ns, None, header, f"external client {ns.owner} accepts")
