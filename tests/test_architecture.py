@@ -22,7 +22,16 @@ ALLOWED: dict[str, set[str]] = {
     "policy": {"control", "model", "errors", "naming", "dataplane", "netfilter"},
     "trace": {"policy", "dataplane", "netfilter", "control", "model", "errors", "naming"},
     "capture": {"trace", "dataplane", "netfilter", "control", "model", "errors", "naming"},
-    "compare": {"trace", "policy", "dataplane", "netfilter", "control", "model", "errors", "naming"},
+    "compare": {
+        "trace",
+        "policy",
+        "dataplane",
+        "netfilter",
+        "control",
+        "model",
+        "errors",
+        "naming",
+    },
     "report": {
         "compare",
         "trace",

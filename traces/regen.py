@@ -44,6 +44,7 @@ TRACES = ROOT / "traces"
 TOPOLOGIES = ROOT / "topologies"
 TEXT_WIDTH = 100  # the columns of the committed .txt files
 REGEN_COMMAND = "python traces/regen.py"
+OTHER_GENERATORS = ("compare",)  # traces/compare/ is written by traces/compare_regen.py
 
 Endpoint = str | Callable[[ClusterState], str]  # a --from/--to value, or how to find it
 
@@ -200,6 +201,7 @@ def stale_files(traces_dir: Path = TRACES, fresh: dict[str, str] | None = None) 
         p.relative_to(traces_dir).as_posix()
         for suffix in ("*.txt", "*.json")
         for p in traces_dir.glob(f"*/{suffix}")
+        if p.parent.name not in OTHER_GENERATORS
     }
     stale += [path for path in committed if path not in fresh]  # no scenario writes them
     return sorted(stale)

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from netsim.cli import cni, diff, graph, lint, reach, rules, show, trace
+from netsim.cli import cni, compare, diff, graph, lint, reach, rules, show, trace
 from netsim.errors import NetsimError
 
 __all__ = ["app", "main"]
@@ -26,6 +26,7 @@ app = typer.Typer(
 show.register(app)
 trace.register(app)
 reach.register(app)
+compare.register(app)
 lint.register(app)
 diff.register(app)
 graph.register(app)
