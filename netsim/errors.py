@@ -12,7 +12,9 @@ guards::
      ├── AllocationError          the cluster does not fit (CIDRs, IPs, ports exhausted
      │                            or taken twice); names the object and the field
      ├── IPAMError                a host-local IPAM failure, carrying the CNI error code
-     └── UnsupportedError         a feature netsim does not model, named
+     ├── UnsupportedError         a feature netsim does not model, named
+     └── LabError                 ``netsim lab``: a kernel command failed (names the command
+                                  and the kernel's message), or the lab's state is unusable
 
 The command line turns any ``NetsimError`` into one line on stderr and exit
 code 2; anything else is a bug and keeps its traceback.
@@ -24,6 +26,7 @@ __all__ = [
     "AllocationError",
     "IPAMError",
     "InputError",
+    "LabError",
     "ManifestError",
     "NetsimError",
     "RulesetError",
@@ -106,3 +109,10 @@ class IPAMError(NetsimError):
 
 class UnsupportedError(NetsimError):
     """A feature netsim does not model; the message names it."""
+
+
+class LabError(NetsimError):
+    """``netsim lab``: a kernel command failed, or the lab's state file is unusable.
+
+    The message names the command as it was run and what the kernel said.
+    """

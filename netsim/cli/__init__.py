@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from netsim.cli import cni, compare, diff, graph, lint, reach, rules, show, trace
+from netsim.cli import cni, compare, diff, graph, lab, lint, reach, rules, show, trace
 from netsim.errors import NetsimError
 
 __all__ = ["app", "main"]
@@ -32,6 +32,7 @@ diff.register(app)
 graph.register(app)
 rules.register(app)
 cni.register(app)
+lab.register(app)
 
 
 def main() -> None:
