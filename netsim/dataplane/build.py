@@ -48,7 +48,8 @@ from netsim.dataplane.draft import _LOOPBACK_ROUTES, _ORDER, BuildContext, Names
 from netsim.dataplane.l2 import L2
 from netsim.dataplane.l3 import L3
 from netsim.dataplane.lazy import LazyNamespaces
-from netsim.dataplane.routing import _check_routes, address_routes
+from netsim.dataplane.routing import address_routes
+from netsim.dataplane.routing_table import _check_routes
 from netsim.dataplane.underlay import add_clients, add_router, add_segments, attach
 from netsim.dataplane.vxlan import VXLAN
 from netsim.errors import InputError, TopologyError

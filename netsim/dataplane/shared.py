@@ -38,6 +38,7 @@ from ipaddress import IPv4Address, IPv4Network
 from itertools import pairwise
 from typing import Any
 
+from netsim.dataplane.prefix_index import _build_trie, _covering, _ranked_groups, _trie_lookup
 from netsim.dataplane.routes import IPV4_LIMITED_BROADCAST
 from netsim.dataplane.routing import (
     Route,
@@ -45,12 +46,8 @@ from netsim.dataplane.routing import (
     RouteType,
     RoutingTable,
     TableName,
-    _build_trie,
-    _check_nexthop_v4,
-    _covering,
-    _ranked_groups,
-    _trie_lookup,
 )
+from netsim.dataplane.routing_table import _check_nexthop_v4
 from netsim.errors import InputError
 
 __all__ = ["SharedRoutes", "shared_table"]
