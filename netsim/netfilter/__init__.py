@@ -7,7 +7,8 @@
   1.8.9 and the kernel would, or says why not.
 * ``render``: ``render_iptables_save``, exactly as ``iptables-save`` prints.
 * ``evaluate`` (with ``packet``, ``conntrack``, ``recent``, ``matching``,
-  ``compiled``, ``walk``, ``nat``): ``evaluate_hook`` runs a packet through one
+  ``compiled`` with ``compiled_rules``, ``compiler``, ``first_match``, ``walk``,
+  ``nat``): ``evaluate_hook`` runs a packet through one
   hook in kernel order with conntrack and NAT.
 * ``node``, ``diff``: a node's predicted ruleset, and its comparison with a dump.
 
