@@ -183,6 +183,7 @@ def capture(lab: LabState, points: Sequence[str], directory: Path) -> Iterator[l
                 "exec",
                 real,
                 "tcpdump",
+                "-p",  # no promiscuous mode: a promiscuous bridge hands frames to IP it would drop
                 "-n",
                 "-U",
                 "--immediate-mode",
