@@ -140,9 +140,9 @@ RANDOM_CASES = [
         id="seed2-l2",
         marks=pytest.mark.xfail(
             strict=True,
-            reason="l2: a NodePort DNATed to a pod on another node is bridged by br_netfilter"
-            " (bridged DNAT) without KUBE-POSTROUTING's MASQUERADE; the simulation predicts"
-            " the masquerade and delivery",
+            reason="l2: a NodePort DNATed to a pod on another node stays bridged (br_netfilter's"
+            " bridged DNAT); the pod's MAC is behind the port the frame came in on, so the"
+            " bridge drops it; the simulation predicts the masquerade and delivery",
         ),
     )
 ]
