@@ -125,6 +125,8 @@ class SysctlName(StrEnum):
     BRIDGE_NF_CALL_IPTABLES = "net.bridge.bridge-nf-call-iptables"
     PROXY_ARP = "net.ipv4.conf.all.proxy_arp"
     DISABLE_IPV6 = "net.ipv6.conf.all.disable_ipv6"
+    SEND_REDIRECTS = "net.ipv4.conf.all.send_redirects"
+    DEFAULT_SEND_REDIRECTS = "net.ipv4.conf.default.send_redirects"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,13 @@ their only other route is ``default via <node gateway>``. No route per remote
 node, no encapsulation: cross-node pod traffic is switched by the underlay
 segment, which must therefore be one (several subnets are refused).
 
+The node is a one-armed router here (what it forwards between pods and the
+underlay enters and leaves ``cni0``), so ICMP redirects are off
+(``send_redirects`` 0 for ``all`` and ``default``). With them on, the kernel
+would redirect pods past the node for each such packet and, because a redirect
+and an ICMP error to the same source share one rate limit, swallow the port
+unreachable of kube-proxy's REJECT for a Service without endpoints.
+
 Not modelled: the underlay's tolerance for many MACs per port (cloud VPCs drop
 unknown MACs), neighbour-table limits (``gc_thresh``), FDB ageing.
 """
@@ -22,7 +29,7 @@ from typing import Final
 from netsim.control.realize import POD_IFNAME
 from netsim.control.state import ClusterState, NodeState
 from netsim.dataplane.common import CNI_BRIDGE, NODE_NIC, ModeBuilder, route_node_nic
-from netsim.dataplane.devices import InterfaceKind
+from netsim.dataplane.devices import InterfaceKind, SysctlName
 from netsim.dataplane.draft import BuildContext, NamespaceDraft
 from netsim.dataplane.routing import DEFAULT_DST, Route
 from netsim.errors import TopologyError
@@ -47,6 +54,8 @@ def _check(state: ClusterState) -> None:
 def _setup_node(ctx: BuildContext, node: NodeState, ns: NamespaceDraft) -> None:
     ctx.add_device(ns, CNI_BRIDGE, InterfaceKind.BRIDGE, node.node.mtu)
     ns.enslave(NODE_NIC, CNI_BRIDGE)
+    ns.sysctls[SysctlName.SEND_REDIRECTS] = 0
+    ns.sysctls[SysctlName.DEFAULT_SEND_REDIRECTS] = 0
     route_node_nic(ctx, node, ns, CNI_BRIDGE)
     prefix = ctx.state.topology.cluster_cidr.prefixlen
     ns.add_address(CNI_BRIDGE, IPv4Interface(f"{node.gateway}/{prefix}"))

@@ -14,8 +14,9 @@ with the model's devices at the model's ifindex, MAC and MTU:
   ``ip route`` text), PERMANENT neighbours, VXLAN FDB entries (``bridge fdb
   append ... dst ... self permanent``, oldest first);
 * the model's sysctls (``ip_forward``, ``route_localnet``,
-  ``bridge-nf-call-iptables``, ``proxy_arp``, ``disable_ipv6``), set inside
-  the namespace only.
+  ``bridge-nf-call-iptables``, ``proxy_arp``, ``disable_ipv6``,
+  ``send_redirects``), set inside the namespace only, before its devices exist
+  (so the ``default`` values reach them).
 
 The real devices then print what :mod:`netsim.report.tables` prints, but for
 the NIC (a veth here, so ``eth0@ifN ... link-netns <switch>`` and qdisc
@@ -178,11 +179,11 @@ def build_namespaces(
     for ns in spaces:
         create_namespace(real[ns.id])
         made(ns.id, real[ns.id])
+        settings = sysctl_settings(ns)  # before the devices, so ``default`` values reach them
+        if settings:
+            in_namespace(real[ns.id], "sysctl", "-qw", *settings)
     for ns in spaces:
         batch("ip", real[ns.id], device_commands(dataplane, ns, real))
     for ns in spaces:
         batch("ip", real[ns.id], configure_commands(ns))
         batch("bridge", real[ns.id], fdb_commands(ns))
-        settings = sysctl_settings(ns)
-        if settings:
-            in_namespace(real[ns.id], "sysctl", "-qw", *settings)
