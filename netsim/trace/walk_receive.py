@@ -2,7 +2,8 @@
 
 :class:`WalkReceive` takes a frame arriving on a device: a bridge port
 forwards it at layer 2 (through ``br_netfilter`` when the namespace has
-rules) or passes it up; at layer 3 ``PREROUTING``, the routing decision,
+rules; a DNAT there stays bridged when the new destination's route leaves
+the bridge itself) or passes it up; at layer 3 ``PREROUTING``, the routing decision,
 then ``INPUT`` and the socket check, or the TTL and MTU checks, ``FORWARD``,
 ``POSTROUTING`` and transmit. The socket check delivers to a pod's declared
 containerPorts, a node's hostNetwork pods' ports, or an external client.
@@ -13,8 +14,10 @@ Not here: the send side (``walk_send``), VXLAN (``walk_vxlan``).
 from __future__ import annotations
 
 from dataclasses import replace
+from ipaddress import IPv4Address
 
 from netsim.dataplane.devices import NamespaceKind, NetworkNamespace, SysctlName
+from netsim.dataplane.routing import RouteType, lookup_route, resolve_nexthop
 from netsim.model.objects import Protocol as K8sProtocol
 from netsim.trace.model import (
     Bridge,
@@ -54,22 +57,29 @@ class WalkReceive(WalkVxlan):
             self.ip_receive(ns, ifname, header)
             return
         bridge = ns.interfaces[iface.master]
+        br_netfilter = bool(
+            self.index.netfilter.has_rules(ns.id)
+            and ns.sysctls.get(SysctlName.BRIDGE_NF_CALL_IPTABLES)
+        )
         if mac == bridge.mac:
             self.step(
                 Bridge(bridge.name, mac, None, "local", f"{bridge.name}: {mac} is the bridge's own")
             )
-            self.ip_receive(ns, bridge.name, header)
-            return
-        port = self.bridge_lookup(ns, bridge.name, mac)
-        if port == ifname and not iface.is_hairpin:
-            raise self.end(
-                Disposition.NEIGHBOR_UNREACHABLE,
-                f"NEIGHBOR_UNREACHABLE: {mac} is behind the ingress port {ifname} (no hairpin)",
-            )
-        self.check_loop(ns.id, f"bridge to {mac}", header)
-        if self.index.netfilter.has_rules(ns.id) and ns.sysctls.get(
-            SysctlName.BRIDGE_NF_CALL_IPTABLES
-        ):
+            if not br_netfilter:
+                self.ip_receive(ns, bridge.name, header)
+                return
+            self.check_loop(ns.id, "ip", header)
+            port = None
+        else:
+            port = self.bridge_lookup(ns, bridge.name, mac)
+            if port == ifname and not iface.is_hairpin:
+                raise self.end(
+                    Disposition.NEIGHBOR_UNREACHABLE,
+                    f"NEIGHBOR_UNREACHABLE: {mac} is behind the ingress port {ifname} (no hairpin)",
+                )
+            self.check_loop(ns.id, f"bridge to {mac}", header)
+        if br_netfilter:
+            # br_nf_pre_routing: iptables PREROUTING for every IPv4 frame a port takes in
             before = header
             header = self.hook(
                 ns,
@@ -80,9 +90,11 @@ class WalkReceive(WalkVxlan):
                 bridged=True,
                 physdev_in=ifname,
             )
-            if header.dst != before.dst:
-                # br_netfilter: a DNAT to another destination is routed, not bridged
-                self.route_received(ns, bridge.name, header)
+            next_hop = header.dst  # a bridged skb's fake route has no gateway
+            if header.dst != before.dst and self.stays_bridged(ns, bridge.name, header):
+                mac, port, next_hop = self.bridged_dnat(ns, bridge.name, ifname, header)
+            elif port is None or header.dst != before.dst:
+                self.route_received(ns, bridge.name, header)  # up to layer 3 (PREROUTING done)
                 return
             self.judge_egress(ns, header)
             header = self.hook(
@@ -94,6 +106,7 @@ class WalkReceive(WalkVxlan):
                 bridged=True,
                 physdev_in=ifname,
                 physdev_out=port,
+                next_hop=next_hop,
             )
             header = self.hook(
                 ns,
@@ -104,10 +117,44 @@ class WalkReceive(WalkVxlan):
                 bridged=True,
                 physdev_in=ifname,
                 physdev_out=port,
+                next_hop=next_hop,
             )
+        assert port is not None
         self.judge_egress(ns, header)
         self.step(Transmit(port, header, mac, f"{header.text} on {port} to {mac}"))
         self.frame_out(ns, ns.interfaces[port], mac, header)
+
+    def bridged_dnat(
+        self, ns: NetworkNamespace, bridge: str, ifname: str, header: Header
+    ) -> tuple[str, str, IPv4Address]:
+        """The MAC, bridge port and next hop of a bridged DNAT (no TTL decrement)."""
+        dev, next_hop, _ = self.route(ns, header.dst, "forward", again=True)
+        mac = self.resolve_mac(ns, dev, next_hop)
+        port = self.bridge_lookup(ns, bridge, mac)
+        if port == ifname and not ns.interfaces[ifname].is_hairpin:
+            raise self.end(
+                Disposition.NEIGHBOR_UNREACHABLE,
+                f"NEIGHBOR_UNREACHABLE: br_netfilter keeps the DNATed packet bridged (its route"
+                f" leaves {bridge} itself); {mac} is behind the ingress port {ifname}"
+                f" (no hairpin), so {bridge} drops it",
+            )
+        return mac, port, next_hop
+
+    def stays_bridged(self, ns: NetworkNamespace, bridge: str, header: Header) -> bool:
+        """Whether br_netfilter bridges a packet DNATed in the bridge's PREROUTING.
+
+        ``br_nf_pre_routing_finish`` routes the new destination: a route out of
+        the bridge device itself keeps the packet bridged ("bridged DNAT", to
+        the new destination's MAC, no TTL decrement); anything else (a local
+        address, another device, no route) goes up to layer 3.
+        """
+        if header.dst in self.index.local_addresses[ns.id]:
+            return False
+        route = lookup_route(ns.routes, header.dst)
+        if route is None or route.type is not RouteType.UNICAST:
+            return False
+        dev, _ = resolve_nexthop(ns.routes, route, header.dst)
+        return dev == bridge
 
     def ip_receive(self, ns: NetworkNamespace, ifname: str, header: Header) -> None:
         """Layer 3 receive: PREROUTING, then the routing decision."""

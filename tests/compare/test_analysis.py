@@ -47,8 +47,9 @@ def test_the_nodeport_policy_difference_is_surfaced(demo_comparison: Comparison)
     assert len(traced) == 2
     for difference in traced:
         assert difference.flow.startswith("external-nodeport: ext:laptop -> node:node-1:30080 => ")
+        # l2: br_netfilter bridges the DNATed packet back towards the uplink it came from
         assert dict(difference.verdicts) == {
-            "l2": "DENIED_BY_NETWORKPOLICY",
+            "l2": "NEIGHBOR_UNREACHABLE",
             "l3": "DELIVERED",
             "vxlan": "DENIED_BY_NETWORKPOLICY",
         }

@@ -36,7 +36,7 @@ def test_text_summary(demo_comparison: Comparison) -> None:
     assert "encapsulation               none  none  vxlan udp/8472" in lines
     assert any(
         line.startswith("trace   external-nodeport: ext:laptop -> node:node-1:30080 => shop/web-")
-        and line.endswith("DENIED_BY_NETWORKPOLICY  DELIVERED  DENIED_BY_NETWORKPOLICY")
+        and line.endswith("NEIGHBOR_UNREACHABLE  DELIVERED  DENIED_BY_NETWORKPOLICY")
         for line in lines
     )
     narrow = render_compare_text(demo_comparison, width=60).splitlines()

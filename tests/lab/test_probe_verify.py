@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from netsim.cli import app
 from netsim.lab.lifecycle import lab_down, lab_up
-from netsim.lab.names import LabState
+from netsim.lab.names import LabState, lab_prefix
 from netsim.lab.probe import ProbeRequest, run_probes
 from netsim.lab.random_cluster import write_random_cluster
 from netsim.trace import L4Protocol
@@ -78,7 +78,10 @@ def test_cli_up_status_probe_down(kernel_lab: tuple[str, Path], tmp_path: Path) 
     assert "no pod 'shop/web-x'" in str(result.exception)
     result = runner.invoke(app, ["lab", "down", *base])
     assert result.stdout == f"lab {name}: removed 13 namespaces\n"
-    assert runner.invoke(app, ["lab", "status", *base]).stdout == "no labs\n"
+    status = runner.invoke(app, ["lab", "status", *base]).stdout
+    # other labs (another test run on this machine) may exist; none of ours may
+    assert lab_prefix(name) not in status
+    assert status == "no labs\n" or status.startswith("stray namespaces")
 
 
 def _verify(args: list[str], state_dir: Path) -> tuple[int, str]:
@@ -104,19 +107,7 @@ def test_verify_all_flows_json(kernel_lab: tuple[str, Path]) -> None:
     assert code == 0 and data["disagree"] == 0 and data["agree"] > 100
 
 
-SERVICES_MODES = [
-    pytest.param(
-        "l2",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="l2: the node routes the pod's SYN back out cni0 and sends an ICMP redirect"
-            " first; the per-host ICMP rate limit then suppresses the REJECT's port unreachable,"
-            " so the client times out where the simulation says REJECTED_NO_ENDPOINTS",
-        ),
-    ),
-    "l3",
-    "vxlan",
-]
+SERVICES_MODES = ["l2", "l3", "vxlan"]
 
 
 @pytest.mark.parametrize("mode", SERVICES_MODES)
@@ -132,19 +123,6 @@ RANDOM_CASES = [
     pytest.param(seed, mode, id=f"seed{seed}-{mode}")
     for seed in (1, 2, 3)
     for mode in ("l2", "l3", "vxlan")
-    if (seed, mode) != (2, "l2")
-] + [
-    pytest.param(
-        2,
-        "l2",
-        id="seed2-l2",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="l2: a NodePort DNATed to a pod on another node stays bridged (br_netfilter's"
-            " bridged DNAT); the pod's MAC is behind the port the frame came in on, so the"
-            " bridge drops it; the simulation predicts the masquerade and delivery",
-        ),
-    )
 ]
 
 

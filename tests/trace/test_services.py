@@ -18,7 +18,7 @@ from netsim.dataplane.build import build_dataplane
 from netsim.dataplane.devices import Dataplane
 from netsim.model.spec import load_cluster
 from netsim.trace import Disposition, TraceIndex, make_flow, prepare, trace_flow
-from netsim.trace.model import Encapsulate, Nat, Netfilter, Trace
+from netsim.trace.model import Encapsulate, Nat, Netfilter, Received, Trace
 from tests.conftest import TOPOLOGIES, WriteCluster
 from tests.trace import assert_well_formed
 
@@ -45,19 +45,33 @@ def test_nodeport_from_an_external_client(mode: str) -> None:
     assert_well_formed(traces)
     assert len(traces) == 3
     assert [t.probability for t in traces] == pytest.approx([1 / 3] * 3)
-    assert all(t.disposition is Disposition.DELIVERED for t in traces)
-    delivered = {str(t.delivered_to.ip) for t in traces if t.delivered_to}
-    assert delivered == WEB_IPS
+    dnat = {next(n.new for n in nats(t) if n.nat == "DNAT") for t in traces}
+    assert dnat == {f"{ip}:8080" for ip in WEB_IPS}
     for trace in traces:
+        target = next(n.after.dst for n in nats(trace) if n.nat == "DNAT")
+        remote = target != IPv4Address("10.244.0.3")
+        if mode == "l2" and remote:
+            # br_netfilter: the route to the pod leaves cni0 itself, so the packet stays
+            # bridged, to the pod's MAC, which cni0 learned behind eth0, the ingress port
+            assert trace.disposition is Disposition.NEIGHBOR_UNREACHABLE
+            assert "behind the ingress port eth0 (no hairpin)" in trace.steps[-1].detail
+            continue
+        assert trace.disposition is Disposition.DELIVERED
         assert trace.delivered_to is not None and trace.delivered_to.port == 8080
         kinds = [n.nat for n in nats(trace)]
         assert "DNAT" in kinds and "MASQUERADE" in kinds, kinds
         masq = next(n for n in nats(trace) if n.nat == "MASQUERADE")
         # eTP Cluster: the endpoint sees the node, not the laptop
         assert masq.after.src != IPv4Address("203.0.113.10")
-        remote = trace.delivered_to.ip != IPv4Address("10.244.0.3")
         has_encap = any(isinstance(s, Encapsulate) for s in trace.steps)
         assert has_encap == (mode == "vxlan" and remote)
+        forward = next(s for s in trace.steps if isinstance(s, Netfilter) and s.hook == "FORWARD")
+        # l2: eth0 is a port of cni0, and a DNAT to a pod behind it stays bridged
+        assert forward.bridged == (mode == "l2")
+        received = trace.hops[-1].steps[0]
+        assert isinstance(received, Received)
+        # routed by the client's router, node-1 unless bridged, and a remote node
+        assert received.header.ttl == 64 - 1 - (not forward.bridged) - remote
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -83,6 +97,9 @@ def test_reply_is_un_natted(mode: str) -> None:
     traces = trace_flow(index, make_flow(dp, "ext:laptop", "node:node-1:30080"), reply=True)
     assert_well_formed(traces)
     for trace in traces:
+        if trace.disposition is not Disposition.DELIVERED:
+            assert mode == "l2" and trace.reply is None  # dropped on node-1 (see above)
+            continue
         reply = trace.reply
         assert reply is not None
         assert reply.disposition is Disposition.DELIVERED
