@@ -12,6 +12,12 @@ connection answered by a predicted pod that saw the predicted source address,
 or a failure whose verdict fits a predicted non-delivered disposition
 (:data:`VERDICTS`) — and every predicted pod answered at least once (not
 required when the Service pins clients to one endpoint, ``sessionAffinity``).
+
+Where the simulation denies a flow with a rule (NetworkPolicy, kube-proxy's
+REJECT or DROP) and the kernel failed it, the flow is probed once more, alone,
+between two readings of every DROP and REJECT counter (:mod:`netsim.lab.drops`):
+the rules that counted the packet must sit where the simulation denied it
+(the namespace, and for NetworkPolicy which direction of which pod).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from ipaddress import IPv4Address
 from typing import Any, Final
 
 from netsim.dataplane.devices import Dataplane
+from netsim.lab.drops import drop_counters, drop_place, dropped_between, rule_namespaces
 from netsim.lab.flows import FlowSpec
 from netsim.lab.names import LabState
 from netsim.lab.probe import (
@@ -35,7 +42,16 @@ from netsim.lab.probe import (
 )
 from netsim.policy import policy_judge
 from netsim.trace import Disposition, Trace, make_flow, prepare, trace_flow
-from netsim.trace.model import Decapsulate, Header, Nat, Netfilter, Received, Transmit, Ttl
+from netsim.trace.model import (
+    Decapsulate,
+    Header,
+    Nat,
+    Netfilter,
+    Policy,
+    Received,
+    Transmit,
+    Ttl,
+)
 
 __all__ = [
     "VERDICTS",
@@ -50,11 +66,21 @@ __all__ = [
 ]
 
 # Where a refusal is predicted, wait past the first retransmission: the kernel
-# rate-limits ICMP errors per destination host (net.ipv4.icmp_ratelimit, 1 s)
-# together with ICMP redirects, so the port unreachable answering the first SYN
-# can be suppressed (l2 mode: the node routes pod traffic back out cni0 and
-# sends a redirect first); the retransmitted SYN, 1 s later, gets it.
+# rate-limits ICMP errors per destination host (net.ipv4.icmp_ratelimit, 1 s,
+# a burst of 6), and many probes from one pod run at once, so the port
+# unreachable answering the first SYN can be suppressed; the retransmitted
+# SYN, 1 s later, gets it.
 REFUSED_TIMEOUT: Final = 2.5
+LOCATE_TIMEOUT: Final = 0.3  # a locating probe only needs its packet to meet the rule
+LOCATE_TRIES: Final = 12  # single probes until one fails, where some outcomes deliver
+DENIED_BY_RULE: Final = frozenset(
+    {
+        Disposition.DENIED_BY_NETWORKPOLICY,
+        Disposition.REJECTED_NO_ENDPOINTS,
+        Disposition.DROPPED_NO_LOCAL_ENDPOINT,
+        Disposition.DROPPED_BY_NETFILTER,
+    }
+)  # the dispositions a DROP or REJECT rule stands for: their place is checked
 _ANY_FAILURE: Final = frozenset({"timed-out", "unreachable", "refused"})
 VERDICTS: Final[Mapping[Disposition, frozenset[str]]] = {
     Disposition.DENIED_BY_NETWORKPOLICY: frozenset({"timed-out"}),  # the lab's rules DROP
@@ -73,12 +99,17 @@ VERDICTS: Final[Mapping[Disposition, frozenset[str]]] = {
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One simulated outcome: how it ends, which pod answers, whom the server sees."""
+    """One simulated outcome: how it ends, which pod answers, whom the server sees.
+
+    ``denied_at``: for a disposition of :data:`DENIED_BY_RULE`, where (as
+    :func:`~netsim.lab.drops.drop_place` words it).
+    """
 
     disposition: Disposition
     pod: str | None
     seen_source: IPv4Address | None
     probability: float
+    denied_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +134,16 @@ class Expectation:
 
 @dataclass(frozen=True, slots=True)
 class FlowCheck:
-    """One flow's verdict: both sides and what disagrees (empty: agreement)."""
+    """One flow's verdict: both sides and what disagrees (empty: agreement).
+
+    ``dropped_at``: where the kernel's rules stopped a locating probe (None:
+    not located).
+    """
 
     expectation: Expectation
     attempts: tuple[Attempt, ...]
     problems: tuple[str, ...]
+    dropped_at: tuple[str, ...] | None = None
 
     @property
     def agrees(self) -> bool:
@@ -126,6 +162,17 @@ def _seen_header(trace: Trace) -> Header | None:
         elif isinstance(step, Decapsulate):
             found = step.inner
     return found
+
+
+def _denied_at(trace: Trace) -> str | None:
+    """Where a trace of :data:`DENIED_BY_RULE` ends: its namespace, and the policy's pod."""
+    if trace.disposition not in DENIED_BY_RULE:
+        return None
+    netns = trace.hops[-1].netns
+    if trace.disposition is Disposition.DENIED_BY_NETWORKPOLICY:
+        policy = [s for s in trace.steps if isinstance(s, Policy)][-1]
+        return f"{netns}: {policy.direction} of {policy.pod}"
+    return netns
 
 
 def _is_sticky(trace: Trace) -> bool:
@@ -156,7 +203,9 @@ def expect_flows(dataplane: Dataplane, flows: Sequence[FlowSpec]) -> tuple[Expec
             seen = _seen_header(trace) if trace.disposition is Disposition.DELIVERED else None
             pod = trace.delivered_to.pod if trace.delivered_to is not None else None
             source = seen.src if seen is not None else None
-            outcomes.append(Outcome(trace.disposition, pod, source, trace.probability))
+            outcomes.append(
+                Outcome(trace.disposition, pod, source, trace.probability, _denied_at(trace))
+            )
         found.append(
             Expectation(
                 spec,
@@ -170,8 +219,12 @@ def expect_flows(dataplane: Dataplane, flows: Sequence[FlowSpec]) -> tuple[Expec
     return tuple(found)
 
 
-def check_flow(expectation: Expectation, attempts: Sequence[Attempt]) -> FlowCheck:
-    """Compare one flow's probes with its expectation."""
+def check_flow(
+    expectation: Expectation,
+    attempts: Sequence[Attempt],
+    dropped_at: Sequence[str] | None = None,
+) -> FlowCheck:
+    """Compare one flow's probes, and where a locating probe was dropped, with its expectation."""
     problems: list[str] = []
     if expectation.error is not None:
         return FlowCheck(expectation, tuple(attempts), (f"simulation: {expectation.error}",))
@@ -198,7 +251,16 @@ def check_flow(expectation: Expectation, attempts: Sequence[Attempt]) -> FlowChe
         problems.append("no predicted pod answered")
     if failing and delivered and FAIL not in seen and not expectation.is_sticky:
         problems.append(f"no attempt failed in {len(attempts)} tries")
-    return FlowCheck(expectation, tuple(attempts), tuple(dict.fromkeys(problems)))
+    places = {o.denied_at for o in failing if o.denied_at is not None}
+    if dropped_at is not None and places:
+        shown = " or ".join(sorted(places))
+        if not dropped_at:
+            problems.append(f"kernel: no DROP or REJECT rule counted it, simulation: {shown}")
+        for place in dropped_at:
+            if place not in places:
+                problems.append(f"kernel: denied at {place}, simulation: {shown}")
+    located = None if dropped_at is None else tuple(dropped_at)
+    return FlowCheck(expectation, tuple(attempts), tuple(dict.fromkeys(problems)), located)
 
 
 def verify_flows(lab: LabState, expectations: Sequence[Expectation]) -> tuple[FlowCheck, ...]:
@@ -223,9 +285,34 @@ def verify_flows(lab: LabState, expectations: Sequence[Expectation]) -> tuple[Fl
     results: dict[int, ProbeResult] = {
         id(e): r for e, r in zip(runnable, run_probes(lab, requests), strict=True)
     }
+    located: dict[int, tuple[str, ...] | None] = {}
+    namespaces: tuple[str, ...] | None = None
+    for e in runnable:
+        attempts = results[id(e)].attempts
+        if any(o.denied_at for o in e.outcomes) and any(a.outcome == FAIL for a in attempts):
+            if namespaces is None:
+                namespaces = rule_namespaces(lab)
+            located[id(e)] = _locate(lab, e, namespaces)
     return tuple(
-        check_flow(e, results[id(e)].attempts if id(e) in results else ()) for e in expectations
+        check_flow(e, results[id(e)].attempts if id(e) in results else (), located.get(id(e)))
+        for e in expectations
     )
+
+
+def _locate(lab: LabState, e: Expectation, namespaces: Sequence[str]) -> tuple[str, ...] | None:
+    """Where the kernel's rules stop ``e``: single probes, alone, until one fails.
+
+    None when none failed in :data:`LOCATE_TRIES` (a flow that mostly delivers).
+    """
+    assert e.dst is not None
+    request = ProbeRequest(e.source_netns, e.dst, e.port, e.flow.protocol, 1, LOCATE_TIMEOUT)
+    for _ in range(LOCATE_TRIES):
+        before = drop_counters(lab, namespaces)
+        (result,) = run_probes(lab, [request])
+        after = drop_counters(lab, namespaces)
+        if any(a.outcome == FAIL for a in result.attempts):
+            return tuple(sorted({drop_place(r) for r in dropped_between(before, after)}))
+    return None
 
 
 def _simulated(e: Expectation) -> str:
@@ -235,17 +322,22 @@ def _simulated(e: Expectation) -> str:
     for o in e.outcomes:
         if o.disposition is Disposition.DELIVERED:
             parts.append(f"{o.pod} sees {o.seen_source}")
+        elif o.denied_at is not None:
+            parts.append(f"{o.disposition.value} at {o.denied_at}")
         else:
             parts.append(o.disposition.value)
     return "; ".join(dict.fromkeys(parts))
 
 
-def _kernel(attempts: Sequence[Attempt]) -> str:
+def _kernel(attempts: Sequence[Attempt], dropped_at: Sequence[str] | None) -> str:
     counts: dict[str, int] = {}
     for a in attempts:
         text = f"{a.pod} sees {a.peer}" if a.verdict == "connected" else a.verdict
         counts[text] = counts.get(text, 0) + 1
-    return "; ".join(f"{text} x{n}" for text, n in counts.items()) or "not probed"
+    text = "; ".join(f"{text} x{n}" for text, n in counts.items()) or "not probed"
+    if dropped_at is not None:
+        text += f"; dropped at {' and '.join(dropped_at) or 'no rule'}"
+    return text
 
 
 def render_checks_text(checks: Sequence[FlowCheck]) -> str:
@@ -256,7 +348,7 @@ def render_checks_text(checks: Sequence[FlowCheck]) -> str:
         lines.append(f"{mark} {c.expectation.flow.text}: {_simulated(c.expectation)}")
         if not c.agrees:
             lines.append(f"       simulation: {_simulated(c.expectation)}")
-            lines.append(f"       kernel:     {_kernel(c.attempts)}")
+            lines.append(f"       kernel:     {_kernel(c.attempts, c.dropped_at)}")
             lines += [f"       - {p}" for p in c.problems]
     bad = sum(1 for c in checks if not c.agrees)
     lines.append(f"{len(checks)} flows, {len(checks) - bad} agree, {bad} disagree")
@@ -278,6 +370,7 @@ def checks_json(checks: Sequence[FlowCheck]) -> dict[str, Any]:
                         "pod": o.pod,
                         "seen_source": None if o.seen_source is None else str(o.seen_source),
                         "probability": o.probability,
+                        "denied_at": o.denied_at,
                     }
                     for o in c.expectation.outcomes
                 ],
@@ -290,6 +383,7 @@ def checks_json(checks: Sequence[FlowCheck]) -> dict[str, Any]:
                     }
                     for a in c.attempts
                 ],
+                "dropped_at": None if c.dropped_at is None else list(c.dropped_at),
                 "problems": list(c.problems),
             }
             for c in checks

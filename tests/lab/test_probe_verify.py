@@ -105,6 +105,12 @@ def test_verify_all_flows_json(kernel_lab: tuple[str, Path]) -> None:
     code, out = _verify([*args, "--name", name], state_dir)
     data = json.loads(out)
     assert code == 0 and data["disagree"] == 0 and data["agree"] > 100
+    # every denial the kernel showed was located by the rule counters, where the trace said
+    located = [f for f in data["flows"] if f["dropped_at"] is not None]
+    assert len(located) >= 10
+    for flow in located:
+        places = {o["denied_at"] for o in flow["simulation"] if o["denied_at"]}
+        assert flow["dropped_at"] and set(flow["dropped_at"]) <= places, flow
 
 
 SERVICES_MODES = ["l2", "l3", "vxlan"]

@@ -133,6 +133,38 @@ def test_check_flow_agreement_rules() -> None:
     assert checks_json(checks)["disagree"] == 1
 
 
+def test_check_flow_compares_where_a_rule_denied() -> None:
+    ingress = "pod:x/1: ingress of x/1"
+    denied = _expectation(Outcome(Disposition.DENIED_BY_NETWORKPOLICY, None, None, 1.0, ingress))
+    timed_out = [Attempt("timed-out")]
+    assert check_flow(denied, timed_out, [ingress]).agrees
+    assert check_flow(denied, timed_out, None).agrees  # not located: nothing to compare
+    elsewhere = check_flow(denied, timed_out, ["node:n1: egress of a/b"])
+    assert elsewhere.problems == (
+        f"kernel: denied at node:n1: egress of a/b, simulation: {ingress}",
+    )
+    nowhere = check_flow(denied, timed_out, [])
+    assert nowhere.problems == (
+        f"kernel: no DROP or REJECT rule counted it, simulation: {ingress}",
+    )
+    text = render_checks_text([elsewhere])
+    assert f"DENIED_BY_NETWORKPOLICY at {ingress}" in text
+    assert "timed-out x1; dropped at node:n1: egress of a/b" in text
+    flow = checks_json([elsewhere])["flows"][0]
+    assert flow["dropped_at"] == ["node:n1: egress of a/b"]
+    assert flow["simulation"][0]["denied_at"] == ingress
+
+
+def test_expected_denials_name_their_place() -> None:
+    from netsim.lab.flows import FlowSpec
+
+    web = "shop/web-78dc94cfd5-cdv87"
+    (denied,) = expect_flows(example("l3"), [FlowSpec("client/curl", f"{web}:9999")])
+    assert [o.denied_at for o in denied.outcomes] == [f"pod:{web}: ingress of {web}"]
+    (delivered,) = expect_flows(example("l3"), [FlowSpec("client/curl", f"{web}:8080")])
+    assert [o.denied_at for o in delivered.outcomes] == [None]
+
+
 def test_expect_flows_reports_unknown_endpoints() -> None:
     from netsim.lab.flows import FlowSpec
 
