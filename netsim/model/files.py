@@ -230,10 +230,33 @@ def _fast_documents(text: str) -> list[Any] | None:
             node = loader.get_node()
             documents.append(None if node is None else _value(loader, node))
         return documents
-    except (_FastPathError, yaml.YAMLError, RecursionError):
+    except (_FastPathError, yaml.YAMLError, RecursionError, ValueError):
         return None
     finally:
         loader.dispose()
+
+
+def _unconstructible(text: str) -> tuple[int, str] | None:
+    """The line and wording of the first scalar the safe constructor refuses (a bad date).
+
+    >>> _unconstructible("a: 1\\nb: 2024-13-01\\n")
+    (2, "invalid timestamp '2024-13-01': month must be in 1..12")
+    """
+    constructor = yaml.constructor.SafeConstructor()
+    pending = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                constructor.construct_object(node, deep=True)
+            except ValueError as exc:
+                kind = node.tag.rpartition(":")[2]
+                return node.start_mark.line + 1, f"invalid {kind} {node.value!r}: {exc}"
+        elif isinstance(node, yaml.SequenceNode):
+            pending[:0] = node.value
+        elif isinstance(node, yaml.MappingNode):
+            pending[:0] = [part for pair in node.value for part in pair]
+    return None
 
 
 def parse_yaml_documents(text: str, source: str, error: type[InputError]) -> list[Any]:
@@ -261,6 +284,11 @@ def parse_yaml_documents(text: str, source: str, error: type[InputError]) -> lis
         raise error(f"malformed YAML: {problem}", source=source, obj=line) from None
     except yaml.YAMLError as exc:
         raise error(f"malformed YAML: {exc}", source=source) from None
+    except ValueError as exc:  # a scalar of a valid form but impossible value (2024-13-01)
+        found = _unconstructible(text)
+        where, problem = found if found is not None else (None, str(exc))
+        line = None if where is None else f"line {where}"
+        raise error(f"malformed YAML: {problem}", source=source, obj=line) from None
     return [doc for doc in documents if doc is not None]
 
 

@@ -152,8 +152,20 @@ def test_a_refusal_by_ryaml_leaves_the_stream_to_libyaml(monkeypatch: pytest.Mon
         ("a: !custom 1\n", "x.yaml: line 1: malformed YAML: could not determine a constructor"),
         ("a: =\n", "x.yaml: line 1: malformed YAML: could not determine a constructor"),
         ("? [1, 2]\n: x\n", "x.yaml: line 1: malformed YAML: found unhashable key"),
+        (
+            "a: 1\nb:\n  - c: 2024-13-01\n",
+            "x.yaml: line 3: malformed YAML: invalid timestamp '2024-13-01': month must be in 1..12",
+        ),
     ],
-    ids=["unclosed flow", "nested mapping value", "sequence after mapping", "tag", "=", "key"],
+    ids=[
+        "unclosed flow",
+        "nested mapping value",
+        "sequence after mapping",
+        "tag",
+        "=",
+        "key",
+        "impossible date",
+    ],
 )
 def test_errors_keep_file_and_line(text: str, message: str) -> None:
     with pytest.raises(InputError) as raised:
