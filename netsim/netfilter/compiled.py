@@ -43,6 +43,8 @@ from netsim.netfilter.compiled_rules import (
 from netsim.netfilter.compiler import (
     INDEX_MIN_RULES,
     ChainOverlay,
+    LazyChains,
+    compile_all,
     compile_ruleset,
     overlay_compiled,
 )
@@ -56,8 +58,10 @@ __all__ = [
     "CompiledRule",
     "CompiledRuleset",
     "CompiledTable",
+    "LazyChains",
     "RuleCheck",
     "candidates",
+    "compile_all",
     "compile_ruleset",
     "describe_check",
     "first_match_index",

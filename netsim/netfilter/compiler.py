@@ -1,6 +1,7 @@
 """Compiling a ruleset: each rule's tests as callables, long chains indexed by port.
 
-:func:`compile_ruleset` compiles every chain once; :func:`overlay_compiled`
+:func:`compile_ruleset` compiles every chain once, the first time it is read
+(:class:`LazyChains`; :func:`compile_all` does the rest at once); :func:`overlay_compiled`
 compiles only the chains a node changes and lays them over a shared base
 (:class:`ChainOverlay`). The bucket index a long chain gets, and why it keeps
 first-match order, is described in :mod:`netsim.netfilter.compiled`.
@@ -11,7 +12,7 @@ indexed chain (``first_match``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from types import MappingProxyType
 from typing import Any
@@ -56,6 +57,8 @@ from netsim.netfilter.ruleset import (
 __all__ = [
     "INDEX_MIN_RULES",
     "ChainOverlay",
+    "LazyChains",
+    "compile_all",
     "compile_ruleset",
     "overlay_compiled",
 ]
@@ -84,6 +87,11 @@ class ChainOverlay(Mapping[str, CompiledChain]):
         self._base = base
         self._top = top
 
+    @property
+    def base(self) -> Mapping[str, CompiledChain]:
+        """The shared chains under this table's own."""
+        return self._base
+
     def __getitem__(self, name: str) -> CompiledChain:
         top = self._top
         if name in top:
@@ -99,6 +107,51 @@ class ChainOverlay(Mapping[str, CompiledChain]):
 
     def __len__(self) -> int:
         return len(self._base) + sum(1 for name in self._top if name not in self._base)
+
+
+class LazyChains(Mapping[str, CompiledChain]):
+    """A table's compiled chains by name, each compiled the first time it is read.
+
+    A kube-proxy table at scale holds tens of thousands of chains and a packet
+    reaches a handful; compiling one is a pure function of the chain, so
+    compiling it late gives the same value. ``compile_all`` compiles the rest.
+
+    >>> from netsim.netfilter.ruleset import Chain
+    >>> chains = LazyChains((Chain("A"), Chain("B", "ACCEPT")))
+    >>> list(chains), chains.compiled_count(), chains["B"].policy, chains.compiled_count()
+    (['A', 'B'], 0, 'ACCEPT', 1)
+    """
+
+    __slots__ = ("_chains", "_compiled")
+
+    def __init__(self, chains: Iterable[Chain]) -> None:
+        self._chains = {chain.name: chain for chain in chains}
+        self._compiled: dict[str, CompiledChain] = {}
+
+    def __getitem__(self, name: str) -> CompiledChain:
+        found = self._compiled.get(name)
+        if found is None:
+            found = self._compiled[name] = _compile_chain(self._chains[name])
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._chains
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._chains)
+
+    def __len__(self) -> int:
+        return len(self._chains)
+
+    def compiled_count(self) -> int:
+        """How many chains are compiled so far."""
+        return len(self._compiled)
+
+    def compile_all(self) -> None:
+        """Compile every chain now."""
+        if len(self._compiled) < len(self._chains):
+            for name in self._chains:
+                self[name]
 
 
 def _builtin_check(kind: str, value: Any) -> Check:
@@ -216,7 +269,7 @@ def _compile_chain(chain: Chain) -> CompiledChain:
 
 
 def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
-    """Compile every chain of ``ruleset`` once; evaluations then share the result.
+    """Compile ``ruleset``: each chain once, when first read; evaluations then share it.
 
     >>> from netsim.netfilter.ruleset import Table, Chain, Rule, AcceptTarget
     >>> rs = Ruleset((Table("filter", (Chain("INPUT", "ACCEPT", rules=(Rule(),)),)),))
@@ -224,13 +277,19 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
     ()
     """
     tables = {
-        table.name: CompiledTable(
-            table.name,
-            MappingProxyType({chain.name: _compile_chain(chain) for chain in table.chains}),
-        )
-        for table in ruleset.tables
+        table.name: CompiledTable(table.name, LazyChains(table.chains)) for table in ruleset.tables
     }
     return CompiledRuleset(ruleset, MappingProxyType(tables))
+
+
+def compile_all(compiled: CompiledRuleset) -> None:
+    """Compile every chain of ``compiled`` now rather than when first read."""
+    for table in compiled.tables.values():
+        chains = table.chains
+        if isinstance(chains, ChainOverlay):
+            chains = chains.base
+        if isinstance(chains, LazyChains):
+            chains.compile_all()
 
 
 def overlay_compiled(

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import IntFlag
 from ipaddress import IPv4Address
+from operator import attrgetter
 from types import MappingProxyType
 
 from netsim.netfilter.packet import ICMP, PORT_PROTOCOLS, Packet
@@ -77,6 +78,8 @@ class ConntrackStatus(IntFlag):
 
 
 NO_STATUS = ConntrackStatus(0)  # a new, unconfirmed entry
+_ip = attrgetter("_ip")  # the integer an ``IPv4Address`` keeps: ``int()`` without the call
+_CONFIRMED = int(ConntrackStatus.CONFIRMED)  # a plain int: ``&`` on it stays in C
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,7 @@ class ConnTuple:
         # equal tuples have equal addresses, so hashing the addresses' integers is
         # consistent with ``==``; ``IPv4Address.__hash__`` (via ``hex``) is the
         # slow part of every conntrack lookup otherwise
-        return hash((int(self.src), int(self.dst), self.protocol, self.sport, self.dport))
+        return hash((_ip(self.src), _ip(self.dst), self.protocol, self.sport, self.dport))
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +199,7 @@ def conntrack_table(entries: Iterable[ConntrackEntry] = ()) -> ConntrackTable:
 
 
 def _is_confirmed(entry: ConntrackEntry) -> bool:
-    return bool(entry.status & ConntrackStatus.CONFIRMED)
+    return bool(int(entry.status) & _CONFIRMED)
 
 
 def lookup(table: ConntrackTable, t: ConnTuple) -> tuple[ConntrackEntry, bool] | None:

@@ -58,6 +58,7 @@ from netsim.netfilter.conntrack import (
     ConntrackEntry,
     ConntrackStatus,
     ConntrackTable,
+    ConnTuple,
     can_start_connection,
     lookup,
     new_entry,
@@ -72,7 +73,7 @@ from netsim.netfilter.nat import (
     null_binding,
     translate,
 )
-from netsim.netfilter.packet import Packet
+from netsim.netfilter.packet import CtInfo, Packet
 from netsim.netfilter.recent import RecentState
 from netsim.netfilter.walk import Branch, NatChange, NatKind, RuleVisit, WalkEnv, run_table
 
@@ -92,6 +93,12 @@ __all__ = [
 
 Verdict: TypeAlias = Literal["ACCEPT", "DROP", "REJECT"]
 Step: TypeAlias = Literal["raw", "conntrack", "mangle", "nat", "filter", "security", "confirm"]
+
+# status bits as plain ints: ``int(status) & bit`` stays in C (IntFlag's operators do not)
+_CONFIRMED = int(ConntrackStatus.CONFIRMED)
+_SEEN_REPLY = int(ConntrackStatus.SEEN_REPLY)
+_SRC_NAT_DONE = int(ConntrackStatus.SRC_NAT_DONE)
+_DST_NAT_DONE = int(ConntrackStatus.DST_NAT_DONE)
 
 #: nf_ip_hook_priorities: RAW -300, CONNTRACK -200, MANGLE -150, NAT_DST -100,
 #: FILTER 0, SECURITY 50, NAT_SRC 100, CONNTRACK_CONFIRM INT_MAX.
@@ -134,19 +141,19 @@ def _conntrack_in(b: Branch) -> None:
     if t is None:
         return  # not trackable: the rules see INVALID
     found = lookup(b.conntrack, t)
-    if found is not None and not found[0].status & ConntrackStatus.CONFIRMED:
+    if found is not None and not int(found[0].status) & _CONFIRMED:
         found = None  # another packet's unconfirmed entry (a trace left unfinished): start over
     if found is None:
         if not can_start_connection(t):
             return
         b.set_entry(new_entry(t))
-        b.packet = replace(packet, ct=t, ctinfo="NEW")
+        b.packet = _with_ct(packet, t, "NEW")
         return
     entry, is_reply = found
     if is_reply:
         entry = with_status(entry, ConntrackStatus.SEEN_REPLY)
         ctinfo: Literal["NEW", "ESTABLISHED", "ESTABLISHED_REPLY"] = "ESTABLISHED_REPLY"
-    elif entry.status & ConntrackStatus.SEEN_REPLY:
+    elif int(entry.status) & _SEEN_REPLY:
         entry = with_status(entry, ConntrackStatus.ASSURED)
         ctinfo = "ESTABLISHED"
     else:
@@ -155,7 +162,28 @@ def _conntrack_in(b: Branch) -> None:
         b.set_entry(entry)
     else:
         b.entry = entry
-    b.packet = replace(packet, ct=entry.original, ctinfo=ctinfo)
+    b.packet = _with_ct(packet, entry.original, ctinfo)
+
+
+def _with_ct(packet: Packet, ct: ConnTuple, ctinfo: CtInfo) -> Packet:
+    """``replace(packet, ct=ct, ctinfo=ctinfo)``, made directly (this runs at every hook)."""
+    p = packet
+    return Packet(
+        p.src,
+        p.dst,
+        p.protocol,
+        p.sport,
+        p.dport,
+        p.mark,
+        p.tcp_flags,
+        p.ttl,
+        p.length,
+        p.icmp_type,
+        p.icmp_code,
+        p.is_fragment,
+        ct,
+        ctinfo,
+    )
 
 
 _CONNTRACK_KINDS: Mapping[tuple[Manip, bool], NatKind] = MappingProxyType(
@@ -190,14 +218,14 @@ def _nat(env: WalkEnv, b: Branch) -> list[Branch]:
     """The nat hook: walk nat for an undecided NEW connection, then translate."""
     if "nat" not in env.rules.tables or b.entry is None or b.packet.ctinfo == "UNTRACKED":
         return [b]
-    done_bit = ConntrackStatus.SRC_NAT_DONE if env.manip == "SRC" else ConntrackStatus.DST_NAT_DONE
+    done_bit = _SRC_NAT_DONE if env.manip == "SRC" else _DST_NAT_DONE
     branches = [b]
-    if b.packet.ctinfo == "NEW" and not b.entry.status & done_bit:
+    if b.packet.ctinfo == "NEW" and not int(b.entry.status) & done_bit:
         branches = run_table(env, "nat", b)
     for branch in branches:
         if branch.verdict is not None or branch.entry is None:
             continue
-        if not branch.entry.status & done_bit:
+        if not int(branch.entry.status) & done_bit:
             branch.set_entry(null_binding(branch.conntrack, branch.entry, env.manip))
         _translate(branch, env.manip)
     return branches
@@ -205,7 +233,7 @@ def _nat(env: WalkEnv, b: Branch) -> list[Branch]:
 
 def _confirm(b: Branch) -> None:
     """``nf_conntrack_confirm``: the entry is now in the table for good."""
-    if b.entry is not None and not b.entry.status & ConntrackStatus.CONFIRMED:
+    if b.entry is not None and not int(b.entry.status) & _CONFIRMED:
         b.set_entry(with_status(b.entry, ConntrackStatus.CONFIRMED))
 
 
@@ -236,11 +264,7 @@ def _attached(packet: Packet, conntrack: ConntrackTable) -> tuple[Packet, Conntr
 
 def _outcome(b: Branch) -> HookOutcome:
     conntrack = b.conntrack
-    if (
-        b.verdict is not None
-        and b.entry is not None
-        and not b.entry.status & ConntrackStatus.CONFIRMED
-    ):
+    if b.verdict is not None and b.entry is not None and not int(b.entry.status) & _CONFIRMED:
         conntrack = without(conntrack, b.entry)  # the unconfirmed entry dies with the packet
     return HookOutcome(
         probability=b.probability,

@@ -382,12 +382,17 @@ def ct_state_of(packet: Packet, entry: ConntrackEntry | None) -> str:
     return _CTINFO_STATES[packet.ctinfo]
 
 
+_SRC_NAT = int(ConntrackStatus.SRC_NAT)
+_DST_NAT = int(ConntrackStatus.DST_NAT)
+
+
 def _ct_states(packet: Packet, entry: ConntrackEntry | None) -> set[str]:
     states = {ct_state_of(packet, entry)}
     if entry is not None and packet.ctinfo != "UNTRACKED":
-        if entry.status & ConntrackStatus.SRC_NAT:
+        status = int(entry.status)  # plain int: IntFlag's ``&`` is slow
+        if status & _SRC_NAT:
             states.add("SNAT")
-        if entry.status & ConntrackStatus.DST_NAT:
+        if status & _DST_NAT:
             states.add("DNAT")
     return states
 

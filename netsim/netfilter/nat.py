@@ -138,6 +138,10 @@ def request_of(target: NatTarget, ctx: HookContext) -> NatRequest | None:
             return _from_ports("REDIRECT", address, target.to_ports)
 
 
+_SRC_NAT = int(ConntrackStatus.SRC_NAT)  # plain ints: IntFlag's ``&`` is slow
+_DST_NAT = int(ConntrackStatus.DST_NAT)
+
+
 def current_tuple(entry: ConntrackEntry) -> ConnTuple:
     """The original direction as NAT decided it so far: the inverted reply tuple."""
     return inverted(entry.reply)
@@ -145,11 +149,12 @@ def current_tuple(entry: ConntrackEntry) -> ConnTuple:
 
 def _with_manip(t: ConnTuple, manip: Manip, address: IPv4Address, port: int) -> ConnTuple:
     if t.protocol == ICMP:  # the identifier is the "port" of either manip
-        moved = replace(t, src=address) if manip == "SRC" else replace(t, dst=address)
-        return replace(moved, sport=port)
+        if manip == "SRC":
+            return ConnTuple(address, t.dst, t.protocol, port, t.dport)
+        return ConnTuple(t.src, address, t.protocol, port, t.dport)
     if manip == "SRC":
-        return replace(t, src=address, sport=port)
-    return replace(t, dst=address, dport=port)
+        return ConnTuple(address, t.dst, t.protocol, port, t.dport)
+    return ConnTuple(t.src, address, t.protocol, t.sport, port)
 
 
 def _manip_port(t: ConnTuple, manip: Manip) -> int:
@@ -226,7 +231,7 @@ def _bound(
     status |= ConntrackStatus.SRC_NAT_DONE if manip == "SRC" else ConntrackStatus.DST_NAT_DONE
     if new != current:
         status |= ConntrackStatus.SRC_NAT if manip == "SRC" else ConntrackStatus.DST_NAT
-    return replace(entry, reply=inverted(new), status=status)
+    return ConntrackEntry(entry.original, inverted(new), status, entry.mark)
 
 
 def setup_nat(
@@ -276,10 +281,10 @@ def translate(packet: Packet, entry: ConntrackEntry, manip: Manip, is_reply: boo
     >>> str(p.src), p.sport
     ('10.96.0.10', 80)
     """
-    bit = ConntrackStatus.SRC_NAT if manip == "SRC" else ConntrackStatus.DST_NAT
+    bit = _SRC_NAT if manip == "SRC" else _DST_NAT
     if is_reply:
-        bit = ConntrackStatus.DST_NAT if manip == "SRC" else ConntrackStatus.SRC_NAT
-    if not entry.status & bit:
+        bit = _DST_NAT if manip == "SRC" else _SRC_NAT
+    if not int(entry.status) & bit:
         return packet
     target = inverted(entry.original if is_reply else entry.reply)
     has_ports = packet.protocol in PORT_PROTOCOLS

@@ -10,7 +10,8 @@ dataplane when wanted (``extra_lines``).
 at once for the tracer. kube-proxy writes the same rules on most nodes (what
 differs is listed in :func:`kube_proxy_sharing_key`), so each distinct set is
 generated, parsed and compiled once, and each node adds only its own CNI lines
-on top, compiled chain by chain (:func:`~netsim.netfilter.compiled.overlay_compiled`).
+on top, compiled chain by chain (:func:`~netsim.netfilter.compiled.overlay_compiled`);
+:class:`NodeRulesets` does the latter only for the nodes asked for.
 The result equals compiling ``kube_proxy_ruleset(state, node, extra)`` node by
 node, which is what a node falls back to when its CNI lines cannot be laid over
 the shared rules (they redeclare a kube-proxy chain or use another table).
@@ -18,7 +19,7 @@ the shared rules (they redeclare a kube-proxy chain or use another table).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -40,6 +41,7 @@ from netsim.netfilter.ruleset import Chain, Ruleset, Table, has_chain, is_builti
 from netsim.netfilter.ruleset import chain as find_chain
 
 __all__ = [
+    "NodeRulesets",
     "compiled_node_rulesets",
     "kube_proxy_ruleset",
     "kube_proxy_sharing_key",
@@ -167,6 +169,70 @@ def _assembled(base: Ruleset, changed: Mapping[str, tuple[Chain, ...]]) -> Rules
     return in_save_order(Ruleset(tuple(tables)))
 
 
+class NodeRulesets:
+    """Each node's compiled ruleset, kube-proxy's rules plus the node's own lines, made on demand.
+
+    kube-proxy's rules are generated, parsed and compiled once per distinct
+    :func:`kube_proxy_sharing_key` (the first node's when this is made, any
+    other the first time a node with it is asked for; each chain compiled
+    when first read); a node's own lines (``extra_of(node)``, per table) are
+    laid over them the first time the node is asked for, so nodes nobody asks
+    about cost nothing more.
+
+    Args:
+        state: the realized cluster.
+        extra_of: a node's extra lines per table (flannel's chains and rules).
+    """
+
+    __slots__ = ("_bases", "_dependence", "_extra_of", "_keys", "_made", "_ports", "_state")
+
+    def __init__(
+        self, state: ClusterState, extra_of: Callable[[str], Mapping[str, Sequence[str]]]
+    ) -> None:
+        self._state = state
+        self._extra_of = extra_of
+        self._ports = cluster_service_ports(state)
+        self._dependence = node_dependence(self._ports)
+        self._bases: dict[tuple[Hashable, ...], tuple[Ruleset, CompiledRuleset]] = {}
+        self._keys: dict[str, tuple[Hashable, ...]] = {}
+        self._made: dict[str, CompiledRuleset] = {}
+        first = next(iter(state.nodes), None)
+        if first is not None:
+            self._base(first)  # the rules most nodes share, parsed now rather than mid-trace
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._state.nodes
+
+    def _base(self, name: str) -> tuple[Ruleset, CompiledRuleset]:
+        """kube-proxy's rules on ``name``: parsed and compiled once per sharing key."""
+        key = self._keys.get(name)
+        if key is None:
+            node = kube_proxy_node(self._state, name)
+            key = self._keys[name] = kube_proxy_sharing_key(self._ports, node, self._dependence)
+            if key not in self._bases:
+                text = node_restore_text(generate_rules(self._ports, node))
+                ruleset = in_save_order(parse_iptables_save(text, f"<kube-proxy on {name}>"))
+                self._bases[key] = ruleset, compile_ruleset(ruleset)
+        return self._bases[key]
+
+    def compiled(self, name: str) -> CompiledRuleset:
+        """The node's compiled ruleset (made on the first call, then kept)."""
+        found = self._made.get(name)
+        if found is None:
+            found = self._made[name] = self._make(name)
+        return found
+
+    def _make(self, name: str) -> CompiledRuleset:
+        base, compiled = self._base(name)
+        extra = self._extra_of(name) or {}
+        if not extra:
+            return compiled
+        changed = _extra_chains(base, extra, f"<kube-proxy on {name}>")
+        if changed is None:
+            return compile_ruleset(kube_proxy_ruleset(self._state, name, extra))
+        return overlay_compiled(compiled, changed, partial(_assembled, base, changed))
+
+
 def compiled_node_rulesets(
     state: ClusterState, extra_lines: Mapping[str, Mapping[str, Sequence[str]]]
 ) -> dict[str, CompiledRuleset]:
@@ -174,27 +240,7 @@ def compiled_node_rulesets(
 
     Equal, node by node, to ``compile_ruleset(kube_proxy_ruleset(state, node,
     extra_lines[node]))``; rules kube-proxy writes alike on several nodes are
-    parsed and compiled once and shared.
+    parsed and compiled once and shared (:class:`NodeRulesets`).
     """
-    ports = cluster_service_ports(state)
-    dependence = node_dependence(ports)
-    bases: dict[tuple[Hashable, ...], tuple[Ruleset, CompiledRuleset]] = {}
-    result: dict[str, CompiledRuleset] = {}
-    for name in state.nodes:
-        node = kube_proxy_node(state, name)
-        key = kube_proxy_sharing_key(ports, node, dependence)
-        if key not in bases:
-            text = node_restore_text(generate_rules(ports, node))
-            ruleset = in_save_order(parse_iptables_save(text, f"<kube-proxy on {name}>"))
-            bases[key] = ruleset, compile_ruleset(ruleset)
-        base, compiled = bases[key]
-        extra = extra_lines.get(name) or {}
-        if not extra:
-            result[name] = compiled
-            continue
-        changed = _extra_chains(base, extra, f"<kube-proxy on {name}>")
-        if changed is None:
-            result[name] = compile_ruleset(kube_proxy_ruleset(state, name, extra))
-            continue
-        result[name] = overlay_compiled(compiled, changed, partial(_assembled, base, changed))
-    return result
+    rulesets = NodeRulesets(state, lambda name: extra_lines.get(name) or {})
+    return {name: rulesets.compiled(name) for name in state.nodes}

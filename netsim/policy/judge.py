@@ -16,7 +16,7 @@ modelled: pods that share an IP over time, IPv6.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from types import MappingProxyType
@@ -25,9 +25,17 @@ from typing import Protocol as TypingProtocol
 from netsim.control.state import ClusterState, PodState
 from netsim.dataplane.devices import Dataplane, InterfaceKind, NamespaceKind
 from netsim.model.objects import NetworkPolicy, Protocol
+from netsim.naming import node_netns_id
 from netsim.policy.semantics import Direction, Peer, PodView, PolicyDecision, evaluate
 
-__all__ = ["NetworkPolicyJudge", "PacketView", "judge_packet", "node_addresses", "policy_judge"]
+__all__ = [
+    "NetworkPolicyJudge",
+    "NodeAddresses",
+    "PacketView",
+    "judge_packet",
+    "node_addresses",
+    "policy_judge",
+]
 
 METADATA_NAME = "kubernetes.io/metadata.name"  # the label every namespace carries (v1.22+)
 
@@ -128,27 +136,98 @@ def _view(state: ClusterState, pod: PodState) -> PodView:
 
 def node_addresses(
     state: ClusterState, dataplane: Dataplane | None = None
-) -> dict[IPv4Address, str]:
+) -> Mapping[IPv4Address, str]:
     """Every address of every node -> node name.
 
     From the dataplane when given (every non-loopback address of each node's
     root namespace: underlay IP, ``cni0``, ``flannel.1``), else from the
-    ClusterState (underlay IP and ``cni0`` gateway).
+    ClusterState (underlay IP and ``cni0`` gateway). With a dataplane the
+    mapping is :class:`NodeAddresses`: a node's namespace is read when an
+    address that may be its own is asked about.
     """
     found: dict[IPv4Address, str] = {}
     for node in state.nodes.values():
         found[node.ip] = node.name
         found[node.gateway] = node.name
     if dataplane is not None:
-        for ns in dataplane.namespaces.values():
-            if ns.kind is not NamespaceKind.NODE:
+        return NodeAddresses(state, dataplane, found)
+    return found
+
+
+class NodeAddresses(Mapping[IPv4Address, str]):
+    """``node_addresses`` of a dataplane, reading a node's root namespace only when needed.
+
+    Every address a node's root namespace holds is its underlay IP or lies in
+    its podCIDR (``cni0``, ``flannel.1``, the ``l2`` bridge), in every mode
+    netsim builds; so an address is looked up in the namespaces of the nodes
+    with that IP or podCIDR, and the answer is what scanning every node's
+    namespace in order (a later node winning) gives. Iterating reads them all.
+    """
+
+    __slots__ = ("_base", "_by_cidr", "_by_ip", "_dataplane", "_full", "_made")
+
+    def __init__(
+        self, state: ClusterState, dataplane: Dataplane, base: Mapping[IPv4Address, str]
+    ) -> None:
+        self._dataplane = dataplane
+        self._base = base
+        self._by_ip: dict[int, list[str]] = {}
+        self._by_cidr: dict[int, dict[int, list[str]]] = {}
+        for name, node in state.nodes.items():
+            self._by_ip.setdefault(int(node.ip), []).append(name)
+            cidr = node.pod_cidr
+            networks = self._by_cidr.setdefault(cidr.prefixlen, {})
+            networks.setdefault(int(cidr.network_address), []).append(name)
+        self._made: dict[IPv4Address, str | None] = {}
+        self._full: dict[IPv4Address, str] | None = None
+
+    def _candidates(self, ip: IPv4Address) -> list[str]:
+        value = int(ip)
+        names = set(self._by_ip.get(value, ()))
+        for length, networks in self._by_cidr.items():
+            names.update(networks.get(value & (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF, ()))
+        return [name for name in self._dataplane.state.nodes if name in names]
+
+    def _holder(self, ip: IPv4Address) -> str | None:
+        holder = None
+        for name in self._candidates(ip):
+            ns = self._dataplane.namespaces.get(node_netns_id(name))
+            if ns is None or ns.kind is not NamespaceKind.NODE:
                 continue
             for iface in ns.interfaces.values():
-                if iface.kind is InterfaceKind.LOOPBACK:
+                if iface.kind is not InterfaceKind.LOOPBACK and any(
+                    a.ip == ip for a in iface.addresses
+                ):
+                    holder = ns.owner
+        return holder
+
+    def __getitem__(self, ip: IPv4Address) -> str:
+        if ip not in self._made:
+            self._made[ip] = self._holder(ip) if isinstance(ip, IPv4Address) else None
+        found = self._made[ip]
+        if found is None:
+            return self._base[ip]
+        return found
+
+    def _everything(self) -> dict[IPv4Address, str]:
+        if self._full is None:
+            found = dict(self._base)
+            for ns in self._dataplane.namespaces.values():
+                if ns.kind is not NamespaceKind.NODE:
                     continue
-                for address in iface.addresses:
-                    found[address.ip] = ns.owner
-    return found
+                for iface in ns.interfaces.values():
+                    if iface.kind is InterfaceKind.LOOPBACK:
+                        continue
+                    for address in iface.addresses:
+                        found[address.ip] = ns.owner
+            self._full = found
+        return self._full
+
+    def __iter__(self) -> Iterator[IPv4Address]:
+        return iter(self._everything())
+
+    def __len__(self) -> int:
+        return len(self._everything())
 
 
 def policy_judge(state: ClusterState, dataplane: Dataplane | None = None) -> NetworkPolicyJudge:
@@ -171,5 +250,5 @@ def policy_judge(state: ClusterState, dataplane: Dataplane | None = None) -> Net
         pods=MappingProxyType(pods),
         pod_nodes=MappingProxyType({key: pod.node for key, pod in state.pods.items()}),
         pods_by_ip=MappingProxyType(by_ip),
-        nodes_by_ip=MappingProxyType(node_addresses(state, dataplane)),
+        nodes_by_ip=node_addresses(state, dataplane),
     )

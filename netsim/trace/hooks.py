@@ -9,8 +9,9 @@ to show and the namespace's new conntrack/``recent`` state.
 :func:`netfilter_for` picks the implementation: :class:`IptablesNetfilter`
 (kube-proxy's rules of each node, ``node_restore_text(node_rules(state,
 node))``, with flannel's chains and rules from the dataplane appended to each
-table — ``netsim.netfilter.node.kube_proxy_ruleset``, compiled once for all
-nodes by ``compiled_node_rulesets``, which shares what the nodes have alike — evaluated by
+table — ``netsim.netfilter.node.kube_proxy_ruleset``, compiled by
+``NodeRulesets``, which shares what the nodes have alike and lays a node's
+own lines over them the first time a hook runs there — evaluated by
 ``netsim.netfilter.evaluate``) when that evaluator is installed, else
 :class:`NoNetfilter`, which accepts everything and says so in every step.
 
@@ -34,10 +35,10 @@ from typing import Any, Final, Literal, Protocol
 
 from netsim.dataplane.devices import Dataplane
 from netsim.naming import node_netns_id
-from netsim.netfilter.compiled import CompiledRuleset
+from netsim.netfilter.compiled import CompiledRuleset, compile_all
 from netsim.netfilter.conntrack import ConntrackTable
 from netsim.netfilter.matching import Hook, HookContext
-from netsim.netfilter.node import compiled_node_rulesets
+from netsim.netfilter.node import NodeRulesets
 from netsim.netfilter.packet import SCTP, TCP, UDP, Packet
 from netsim.netfilter.recent import RecentState
 from netsim.netfilter.ruleset import TcpFlag
@@ -236,26 +237,27 @@ def _nat_steps(header: Header, after: Header, changes: tuple[Any, ...]) -> tuple
     for number, change in enumerate(changes):
         field_name = "src" if str(getattr(change, "field", "dst")).startswith("s") else "dst"
         address, port = _endpoint(getattr(change, "new", ""))
-        if field_name == "src":
-            new = replace(
-                current,
-                src=address or current.src,
-                sport=current.sport if port is None else port,
+        c = current
+        if number == len(changes) - 1:  # the last one ends at ``after``
+            new = Header(
+                after.src,
+                after.dst,
+                c.protocol,
+                after.sport,
+                after.dport,
+                c.ttl,
+                c.length,
+                after.mark,
+            )
+        elif field_name == "src":
+            sport = c.sport if port is None else port
+            new = Header(
+                address or c.src, c.dst, c.protocol, sport, c.dport, c.ttl, c.length, c.mark
             )
         else:
-            new = replace(
-                current,
-                dst=address or current.dst,
-                dport=current.dport if port is None else port,
-            )
-        if number == len(changes) - 1:
-            new = replace(
-                new,
-                src=after.src,
-                dst=after.dst,
-                sport=after.sport,
-                dport=after.dport,
-                mark=after.mark,
+            dport = c.dport if port is None else port
+            new = Header(
+                c.src, address or c.dst, c.protocol, c.sport, dport, c.ttl, c.length, c.mark
             )
         kind = str(getattr(change, "kind", "NAT"))
         by = str(getattr(change, "by", None) or "")
@@ -271,15 +273,25 @@ class IptablesNetfilter:
 
     def __init__(self, dataplane: Dataplane) -> None:
         state = dataplane.state
-        extra = {node: dataplane.namespaces[node_netns_id(node)].iptables for node in state.nodes}
-        self._compiled: dict[str, CompiledRuleset] = {
-            node_netns_id(node): compiled
-            for node, compiled in compiled_node_rulesets(state, extra).items()
-        }
+        namespaces = dataplane.namespaces
+        self._rulesets = NodeRulesets(state, lambda node: namespaces[node_netns_id(node)].iptables)
+        self._node_of: dict[str, str] = {node_netns_id(node): node for node in state.nodes}
+        self._compiled: dict[str, CompiledRuleset] = {}
 
     def has_rules(self, netns: str) -> bool:
         """Node root namespaces have rules."""
-        return netns in self._compiled
+        return netns in self._node_of
+
+    def compiled(self, netns: str) -> CompiledRuleset:
+        """The namespace's compiled ruleset (the node's own lines laid over on first use)."""
+        found = self._compiled.get(netns)
+        if found is None:
+            found = self._compiled[netns] = self._rulesets.compiled(self._node_of[netns])
+        return found
+
+    def warm(self, netns: str) -> None:
+        """Compile the namespace's ruleset, every chain, now rather than on its first hook."""
+        compile_all(self.compiled(netns))
 
     def run(
         self,
@@ -344,7 +356,7 @@ class IptablesNetfilter:
             physdev_out=request.physdev_out,
         )
         outcomes = evaluate_hook(
-            self._compiled[request.netns], packet, ctx, current.conntrack, current.recent, rng=rng
+            self.compiled(request.netns), packet, ctx, current.conntrack, current.recent, rng=rng
         )
         results: list[HookResult] = []
         for outcome in outcomes:

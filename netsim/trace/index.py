@@ -1,4 +1,4 @@
-"""``prepare(dataplane) -> TraceIndex``: what the tracer's lookups need, built once.
+"""``prepare(dataplane) -> TraceIndex``: what the tracer's lookups need, made once.
 
 Per dataplane: the layer-2 index (:mod:`netsim.trace.l2`), the Kubernetes
 node of every namespace, each namespace's local and broadcast addresses (for
@@ -6,20 +6,62 @@ node of every namespace, each namespace's local and broadcast addresses (for
 spaces (cluster CIDR, service CIDR, underlay subnets: what ``EXITS_CLUSTER``
 is measured against) and the netfilter seam with every node's compiled
 ruleset (:func:`netsim.trace.hooks.netfilter_for`).
+
+``prepare`` reads no node or pod namespace of a lazily built dataplane
+(:mod:`netsim.dataplane.lazy`): the layer-2 index, the per-namespace
+mappings and the nodes' rulesets are filled in for the namespaces a walk
+enters, the first time it enters them. :func:`warm` does all of it up front
+(what ``prepare`` did before), for a caller about to trace many flows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
+from typing import TypeVar
 
-from netsim.dataplane.devices import Dataplane, NamespaceKind
+from netsim.dataplane.devices import Dataplane, NamespaceKind, NetworkNamespace
 from netsim.trace.hooks import NetfilterSeam, netfilter_for
 from netsim.trace.l2 import L2Index, NeighborTables, build_l2_index
 
-__all__ = ["TraceIndex", "namespace_tables", "prepare"]
+__all__ = ["PerNamespace", "TraceIndex", "namespace_tables", "prepare", "warm"]
+
+V = TypeVar("V")
+
+
+class PerNamespace(Mapping[str, V]):
+    """A read-only ``{netns id: value}`` computing each value from its namespace on first access.
+
+    The keys are the dataplane's; a value is made (and kept) when it is first
+    read, so a lazily built namespace is frozen only when someone asks about it.
+    """
+
+    __slots__ = ("_made", "_make", "_namespaces")
+
+    def __init__(
+        self, namespaces: Mapping[str, NetworkNamespace], make: Callable[[NetworkNamespace], V]
+    ) -> None:
+        self._namespaces = namespaces
+        self._make = make
+        self._made: dict[str, V] = {}
+
+    def __getitem__(self, key: str) -> V:
+        try:
+            return self._made[key]
+        except KeyError:
+            value = self._made[key] = self._make(self._namespaces[key])
+            return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._namespaces)
+
+    def __len__(self) -> int:
+        return len(self._namespaces)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._namespaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,24 +98,23 @@ def prepare(dataplane: Dataplane, *, netfilter: NetfilterSeam | None = None) -> 
         netfilter: the netfilter seam; default :func:`netsim.trace.hooks.netfilter_for`.
     """
     state = dataplane.state
-    node_of: dict[str, str | None] = {}
-    for ns in dataplane.namespaces.values():
+    pods = state.pods
+
+    def node_of(ns: NetworkNamespace) -> str | None:
         if ns.kind is NamespaceKind.NODE:
-            node_of[ns.id] = ns.owner
-        elif ns.kind is NamespaceKind.POD:
-            node_of[ns.id] = state.pods[ns.owner].node
-        else:
-            node_of[ns.id] = None
-    local = {
-        ns.id: frozenset(a.ip for i in ns.interfaces.values() for a in i.addresses)
-        for ns in dataplane.namespaces.values()
-    }
-    broadcast = {
-        ns.id: frozenset(
+            return ns.owner
+        if ns.kind is NamespaceKind.POD:
+            return pods[ns.owner].node
+        return None
+
+    def local(ns: NetworkNamespace) -> frozenset[IPv4Address]:
+        return frozenset(a.ip for i in ns.interfaces.values() for a in i.addresses)
+
+    def broadcast(ns: NetworkNamespace) -> frozenset[IPv4Address]:
+        return frozenset(
             a.broadcast for i in ns.interfaces.values() for a in i.addresses if a.broadcast
         )
-        for ns in dataplane.namespaces.values()
-    }
+
     host_network: dict[str, list[str]] = {}
     for pod in state.pods.values():
         if pod.node is not None and pod.is_host_network:
@@ -88,9 +129,26 @@ def prepare(dataplane: Dataplane, *, netfilter: NetfilterSeam | None = None) -> 
         dataplane,
         build_l2_index(dataplane),
         netfilter if netfilter is not None else netfilter_for(dataplane),
-        MappingProxyType(node_of),
-        MappingProxyType(local),
-        MappingProxyType(broadcast),
+        PerNamespace(dataplane.namespaces, node_of),
+        PerNamespace(dataplane.namespaces, local),
+        PerNamespace(dataplane.namespaces, broadcast),
         spaces,
         MappingProxyType({node: tuple(keys) for node, keys in host_network.items()}),
     )
+
+
+def warm(index: TraceIndex) -> None:
+    """Freeze and index every namespace and compile every node's rules now, not on first use.
+
+    What ``prepare`` did eagerly before it became lazy: for a caller about to
+    trace flows through most of a large cluster, who would rather pay once.
+    Answers are the same either way.
+    """
+    index.l2.read_all()
+    warm_rules = getattr(index.netfilter, "warm", None)
+    for netns in index.dataplane.namespaces:
+        index.node_of.get(netns)
+        index.local_addresses[netns]
+        index.broadcast_addresses[netns]
+        if warm_rules is not None and index.netfilter.has_rules(netns):
+            warm_rules(netns)
