@@ -42,7 +42,7 @@ def bench_realize_build(
     """Time ``build_dataplane(realize(spec))`` ``rounds`` times (GC off while timing, as
     ``benchmarks/run.py`` does) and once under tracemalloc."""
     spec = synthetic_spec(**sizes, mode=mode)
-    times, realize_times = [], []
+    times, realize_times, build_times = [], [], []
     for _ in range(rounds):
         gc.collect()
         gc.disable()
@@ -54,6 +54,7 @@ def bench_realize_build(
         gc.enable()
         times.append(end - start)
         realize_times.append(middle - start)
+        build_times.append(end - middle)
     start = time.perf_counter()
     dataplane.namespaces[node_netns_id(next(iter(state.nodes)))]
     first_node = time.perf_counter() - start
@@ -77,6 +78,7 @@ def bench_realize_build(
         "median_s": median,
         "worst_s": max(times),
         "realize_median_s": statistics.median(realize_times),
+        "build_median_s": statistics.median(build_times),
         "first_node_s": first_node,
         "all_namespaces_s": all_namespaces,
         "peak_mib": peak_mib,

@@ -21,7 +21,9 @@ could never have endpoints.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Address
 
+from netsim.control.records import slot_setters
 from netsim.control.state import NodeState, PodState
 from netsim.errors import ManifestError
 from netsim.model.objects import (
@@ -72,11 +74,18 @@ PodIndex = Mapping[tuple[str, str, str], Sequence[PodState]]
 def index_pods(pods: Sequence[PodState]) -> PodIndex:
     """Pods with an IP by (namespace, label key, label value), in pod order."""
     index: dict[tuple[str, str, str], list[PodState]] = {}
+    # Replicas share their labels: the lists a pod joins, found once per (namespace, labels).
+    lists_of: dict[tuple[str, int], list[list[PodState]]] = {}
     for pod in pods:
         if pod.ip is None:
             continue
-        for key, value in pod.pod.labels.items():
-            index.setdefault((pod.namespace, key, value), []).append(pod)
+        namespace, labels = pod.pod.namespace, pod.pod.labels
+        lists = lists_of.get((namespace, id(labels)))
+        if lists is None:
+            lists = [index.setdefault((namespace, k, v), []) for k, v in labels.items()]
+            lists_of[namespace, id(labels)] = lists
+        for members in lists:
+            members.append(pod)
     return index
 
 
@@ -85,6 +94,8 @@ def selected_pods(service: Service, index: PodIndex) -> list[PodState]:
     if not service.selector:
         return []
     candidates = [index.get((service.namespace, k, v), ()) for k, v in service.selector.items()]
+    if len(candidates) == 1:  # the index holds exactly the pods with that label
+        return list(candidates[0])
     smallest = min(candidates, key=len)
     return [p for p in smallest if service_selector_matches(service.selector, p.pod.labels)]
 
@@ -123,28 +134,33 @@ def endpoint_slices_for(
                 field=f"spec.ports[{position}].targetPort",
             )
     groups: dict[tuple[EndpointPort, ...], list[Endpoint]] = {}
-    # Ports depend only on the template, which the replicas of a workload share.
-    resolved: dict[int, tuple[EndpointPort, ...]] = {}
+    # Ports depend only on the template, which the replicas of a workload share: each
+    # template's group (None: the pod resolves no port) is found once.
+    group_of: dict[int, list[Endpoint] | None] = {}
+    publish_not_ready = service.publish_not_ready_addresses
     for state in selected:
-        ports = resolved.get(id(state.pod.template))
-        if ports is None:
-            ports = _endpoint_ports(service, state.pod)
-            resolved[id(state.pod.template)] = ports
-        if not ports:
+        pod = state.pod
+        template = id(pod.template)
+        if template in group_of:
+            group = group_of[template]
+        else:
+            ports = _endpoint_ports(service, pod)
+            group = group_of[template] = groups.setdefault(ports, []) if ports else None
+        if group is None:
             continue
         node = nodes[state.node] if state.node is not None else None
-        pod = state.pod
         assert state.ip is not None
-        endpoint = Endpoint(
-            address=state.ip,
-            ready=(pod.is_ready or service.publish_not_ready_addresses) and not pod.is_terminating,
-            serving=pod.is_ready or service.publish_not_ready_addresses,
-            terminating=pod.is_terminating,
-            node_name=state.node,
-            zone=node.node.zone if node is not None else None,
-            target_pod=pod.key,
+        serving = pod.is_ready or publish_not_ready
+        endpoint = _endpoint(
+            state.ip,
+            serving and not pod.is_terminating,
+            serving,
+            pod.is_terminating,
+            state.node,
+            node.node.zone if node is not None else None,
+            pod.key,
         )
-        groups.setdefault(ports, []).append(endpoint)
+        group.append(endpoint)
     slices: list[EndpointSlice] = []
     for group_ports, endpoints in groups.items():
         for start in range(0, len(endpoints), MAX_ENDPOINTS_PER_SLICE):
@@ -170,6 +186,52 @@ def endpoint_slices_for(
             )
         )
     return tuple(slices)
+
+
+_new = object.__new__
+(
+    _set_address,
+    _set_ready,
+    _set_serving,
+    _set_terminating,
+    _set_node_name,
+    _set_zone,
+    _set_target_pod,
+    _set_hints_zones,
+) = slot_setters(
+    Endpoint,
+    "address",
+    "ready",
+    "serving",
+    "terminating",
+    "node_name",
+    "zone",
+    "target_pod",
+    "hints_zones",
+)
+
+
+def _endpoint(
+    address: IPv4Address,
+    ready: bool,
+    serving: bool,
+    terminating: bool,
+    node_name: str | None,
+    zone: str | None,
+    target_pod: str,
+) -> Endpoint:
+    """``Endpoint(address, ready, serving, terminating, node_name, zone, target_pod)``
+    through its slots (see :mod:`netsim.control.records`): one per selected pod."""
+    endpoint: Endpoint = _new(Endpoint)
+    _set_address(endpoint, address)
+    _set_ready(endpoint, ready)
+    _set_serving(endpoint, serving)
+    _set_terminating(endpoint, terminating)
+    _set_node_name(endpoint, node_name)
+    _set_zone(endpoint, zone)
+    _set_target_pod(endpoint, target_pod)
+    _set_hints_zones(endpoint, ())
+    return endpoint
 
 
 def _endpoint_ports(service: Service, pod: Pod) -> tuple[EndpointPort, ...]:

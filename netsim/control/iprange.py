@@ -158,7 +158,9 @@ def _canonicalize_range(raw: Mapping[str, str]) -> Range:
         raise ipam_error(f"Network {cidr_text(cidr)} too small to allocate from")
     if cidr.ip.max_prefixlen != cidr.mask_bits:
         raise ipam_error("IPNet IP and Mask version mismatch")
-    subnet = ipaddress.ip_network((cidr.ip, cidr.prefix_len), strict=False)
+    # from the integer: an address object would be printed and parsed again
+    network_type = ipaddress.IPv4Network if cidr.ip.version == 4 else ipaddress.IPv6Network
+    subnet: IPNetwork = network_type((int(cidr.ip), cidr.prefix_len), strict=False)
     if subnet.network_address != cidr.ip:
         raise ipam_error(
             f"Network has host bits set. For a subnet mask of length {cidr.prefix_len}"

@@ -25,11 +25,19 @@ Order of work (each step reads only what the previous ones produced):
 from __future__ import annotations
 
 import ipaddress
+from ipaddress import IPv4Address
 from types import MappingProxyType
 
 from netsim.control.endpoints import endpoint_slices_for, index_pods
-from netsim.control.hostlocal import MemoryStore, RangeSet, allocate, canonicalize_range_set
+from netsim.control.hostlocal import (
+    MemoryStore,
+    RangeSet,
+    _add_in_memory,
+    allocate,
+    canonicalize_range_set,
+)
 from netsim.control.nodeipam import allocate_pod_cidrs
+from netsim.control.records import gc_paused, slot_setters
 from netsim.control.scheduler import schedule
 from netsim.control.serviceips import BandAllocator, cluster_ip_allocator, node_port_allocator
 from netsim.control.state import (
@@ -60,6 +68,11 @@ def realize(spec: ClusterSpec) -> ClusterState:
         ManifestError: an object inconsistent with the cluster (unknown node, a pod IP
             outside its node's range, a named targetPort no selected pod declares).
     """
+    with gc_paused():  # hundreds of thousands of records, none of them garbage
+        return _realize(spec)
+
+
+def _realize(spec: ClusterSpec) -> ClusterState:
     topology = spec.topology
     warnings = list(spec.warnings)
     sys_services, sys_slices, sys_pods, sys_workloads = system_objects(spec)
@@ -86,7 +99,8 @@ def realize(spec: ClusterSpec) -> ClusterState:
         *spec.pods,
         *(p for p in generated if p.source != "<built-in>"),
     ]
-    _check_unique_pods(pods)
+    keys = [pod.key for pod in pods]
+    _check_unique_pods(pods, keys)
     for pod in pods:
         if pod.template.node_name is not None and pod.template.node_name not in nodes:
             raise ManifestError(
@@ -96,8 +110,8 @@ def realize(spec: ClusterSpec) -> ClusterState:
                 obj=f"Pod {pod.key}",
                 field="spec.nodeName",
             )
-    placement = schedule(pods, topology.nodes, warnings)
-    pod_states = _attach_pods(pods, placement, nodes, topology)
+    placement = schedule(pods, topology.nodes, warnings, keys=keys)
+    pod_states = _attach_pods(pods, keys, placement, nodes, topology)
 
     service_states = _allocate_services(services, topology)
     declared_slices = {(s.namespace, s.service_name) for s in spec.endpoint_slices}
@@ -136,11 +150,14 @@ def _node_state(topology: Topology, node: Node, pod_cidr: ipaddress.IPv4Network)
     return NodeState(node=node, pod_cidr=pod_cidr, ipam_ranges=(ranges,), gateway=gateway)
 
 
-def _check_unique_pods(pods: list[Pod]) -> None:
-    seen: dict[str, Pod] = {}
-    for pod in pods:
-        if pod.key in seen:
-            first = seen[pod.key]
+def _check_unique_pods(pods: list[Pod], keys: list[str]) -> None:
+    seen: dict[str, Pod] = dict(zip(keys, pods, strict=True))
+    if len(seen) == len(pods):
+        return
+    seen.clear()
+    for pod, key in zip(pods, keys, strict=True):
+        if key in seen:
+            first = seen[key]
             raise ManifestError(
                 f"two pods share this name (from {first.owner or first.source} and"
                 f" {pod.owner or pod.source})",
@@ -148,33 +165,63 @@ def _check_unique_pods(pods: list[Pod]) -> None:
                 obj=f"Pod {pod.key}",
                 field="metadata.name",
             )
-        seen[pod.key] = pod
+        seen[key] = pod
+
+
+_new = object.__new__
+_set_pod, _set_node, _set_ip, _set_container_id, _set_prefix_len = slot_setters(
+    PodState, "pod", "node", "ip", "container_id", "prefix_len"
+)
+
+
+def _pod_state(
+    pod: Pod, node: str | None, ip: ipaddress.IPv4Address | None, sandbox: str, prefix_len: int
+) -> PodState:
+    """``PodState(pod, node, ip, sandbox, prefix_len)`` through its slots (see records)."""
+    state: PodState = _new(PodState)
+    _set_pod(state, pod)
+    _set_node(state, node)
+    _set_ip(state, ip)
+    _set_container_id(state, sandbox)
+    _set_prefix_len(state, prefix_len)
+    return state
 
 
 def _attach_pods(
     pods: list[Pod],
+    keys: list[str],
     placement: dict[str, str | None],
     nodes: dict[str, NodeState],
     topology: Topology,
 ) -> dict[str, PodState]:
-    """CNI ADD for every placed pod, snapshot pods first; returns pods in declaration order."""
+    """CNI ADD for every placed pod, snapshot pods first; returns pods in declaration order.
+
+    ``keys`` are the pods' keys, in the same order.
+    """
     stores = {name: MemoryStore() for name in nodes}
-    keyed = [(pod.key, pod) for pod in pods]
-    addresses: dict[str, tuple[ipaddress.IPv4Address | None, int]] = {}
-    ids: dict[str, str] = {}
-    snapshot = [(k, p) for k, p in keyed if p.pod_ip is not None and not p.template.host_network]
-    dynamic = [(k, p) for k, p in keyed if p.pod_ip is None and not p.template.host_network]
-    for key, pod in keyed:
+    count = len(pods)
+    ips: list[ipaddress.IPv4Address | None] = [None] * count
+    prefix_lens = [0] * count
+    ids: list[str | None] = [None] * count
+    snapshot: list[int] = []
+    dynamic: list[int] = []
+    for i, pod in enumerate(pods):
         if pod.template.host_network:
-            node_name = placement[key]
-            ip = nodes[node_name].ip if node_name is not None else None
-            addresses[key] = (ip, 32)
-    for key, pod in [*snapshot, *dynamic]:
+            node_name = placement[keys[i]]
+            ips[i] = nodes[node_name].ip if node_name is not None else None
+            prefix_lens[i] = 32
+        elif pod.pod_ip is not None:
+            snapshot.append(i)
+        else:
+            dynamic.append(i)
+    # (node state, store, range sets) per node name, looked up once
+    targets = {name: (node, stores[name], node.ipam_ranges) for name, node in nodes.items()}
+    for i in (*snapshot, *dynamic):
+        pod, key = pods[i], keys[i]
         node_name = placement[key]
         if node_name is None:
-            addresses[key] = (None, 0)
             continue
-        node = nodes[node_name]
+        node, store, ranges = targets[node_name]
         requested = (pod.pod_ip,) if pod.pod_ip is not None else ()
         if pod.pod_ip is not None and not _in_ranges(pod.pod_ip, node):
             raise ManifestError(
@@ -184,11 +231,17 @@ def _attach_pods(
                 obj=f"Pod {key}",
                 field="status.podIP",
             )
-        ids[key] = sandbox = container_id(pod.namespace, pod.name)
+        ids[i] = sandbox = container_id(pod.namespace, pod.name)
         try:
-            (allocation,) = allocate(
-                stores[node_name], node.ipam_ranges, sandbox, POD_IFNAME, requested
-            )
+            if requested or len(ranges) != 1:
+                (allocation,) = allocate(store, ranges, sandbox, POD_IFNAME, requested)
+                address = allocation.address
+                assert isinstance(address, ipaddress.IPv4Interface)
+                ips[i], prefix_lens[i] = address.ip, address.network.prefixlen
+            else:  # allocate() without its result's objects
+                n, taken_from = _add_in_memory(store, ranges[0], sandbox, POD_IFNAME)
+                assert taken_from._v4
+                ips[i], prefix_lens[i] = IPv4Address(n), taken_from.subnet.prefixlen
         except IPAMError as exc:
             raise AllocationError(
                 f"CNI ADD failed on node {node_name} (podCIDR {node.pod_cidr}): {exc.msg}",
@@ -196,14 +249,11 @@ def _attach_pods(
                 obj=f"Pod {key}",
                 field="status.podIP" if requested else None,
             ) from None
-        address = allocation.address
-        assert isinstance(address, ipaddress.IPv4Interface)
-        addresses[key] = (address.ip, address.network.prefixlen)
     states: dict[str, PodState] = {}
-    for key, pod in keyed:
-        ip, prefix_len = addresses[key]
-        sandbox = ids.get(key) or container_id(pod.namespace, pod.name)
-        states[key] = PodState(pod, placement[key], ip, sandbox, prefix_len)
+    for i, pod in enumerate(pods):
+        sandbox = ids[i] or container_id(pod.namespace, pod.name)
+        key = keys[i]
+        states[key] = _pod_state(pod, placement[key], ips[i], sandbox, prefix_lens[i])
     return states
 
 

@@ -70,9 +70,15 @@ def node_accepts(node: Node, template: PodTemplate, *, daemon: bool = False) -> 
 
 
 def schedule(
-    pods: Sequence[Pod], nodes: Sequence[Node], warnings: list[str]
+    pods: Sequence[Pod],
+    nodes: Sequence[Node],
+    warnings: list[str],
+    *,
+    keys: Sequence[str] | None = None,
 ) -> dict[str, str | None]:
     """Place pods on nodes; returns ``{pod key: node name or None}``.
+
+    ``keys``: the pods' keys in the same order, when the caller has them already.
 
     >>> from netsim.model.objects import Container
     >>> import ipaddress
@@ -83,49 +89,60 @@ def schedule(
     >>> schedule(pods, nodes, [])
     {'ns/p0': 'a', 'ns/p1': 'b', 'ns/p2': 'a'}
     """
+    if keys is None:
+        keys = [pod.key for pod in pods]
     index_of = {node.name: i for i, node in enumerate(nodes)}
+    names = [node.name for node in nodes]
     total = [0] * len(nodes)
     per_owner: dict[str, dict[int, int]] = {}
     placement: dict[str, str | None] = {}
-    for pod in pods:
+    for pod, key in zip(pods, keys, strict=True):
         if pod.template.node_name is not None:
-            placement[pod.key] = pod.template.node_name
+            placement[key] = pod.template.node_name
             i = index_of[pod.template.node_name]
             total[i] += 1
-            owned = per_owner.setdefault(pod.owner or pod.key, {})
+            owned = per_owner.setdefault(pod.owner or key, {})
             owned[i] = owned.get(i, 0) + 1
     # Feasibility depends only on the template's nodeSelector and tolerations: one heap
-    # of (pod count, node index) per distinct pair, updated lazily.
+    # of (pod count, node index) per distinct pair, updated lazily. Replicas share their
+    # template, so the pair is found once per template object.
     classes: dict[tuple[object, ...], tuple[list[int], list[tuple[int, int]]]] = {}
+    class_of: dict[int, tuple[list[int], list[tuple[int, int]]]] = {}
     heaps_of_node: list[list[list[tuple[int, int]]]] = [[] for _ in nodes]
-    for pod in pods:
-        if pod.template.node_name is not None:
-            continue
+    heappush = heapq.heappush
+    for pod, key in zip(pods, keys, strict=True):
         template = pod.template
-        signature = (tuple(sorted(template.node_selector.items())), template.tolerations)
-        if signature not in classes:
-            feasible = [i for i, node in enumerate(nodes) if node_accepts(node, template)]
-            heap = [(total[i], i) for i in feasible]
-            heapq.heapify(heap)
-            classes[signature] = (feasible, heap)
-            for i in feasible:
-                heaps_of_node[i].append(heap)
-        feasible, heap = classes[signature]
-        owned = per_owner.setdefault(pod.owner or pod.key, {})
+        if template.node_name is not None:
+            continue
+        found = class_of.get(id(template))
+        if found is None:
+            signature = (tuple(sorted(template.node_selector.items())), template.tolerations)
+            if signature not in classes:
+                feasible = [i for i, node in enumerate(nodes) if node_accepts(node, template)]
+                heap = [(total[i], i) for i in feasible]
+                heapq.heapify(heap)
+                classes[signature] = (feasible, heap)
+                for i in feasible:
+                    heaps_of_node[i].append(heap)
+            found = class_of[id(template)] = classes[signature]
+        feasible, heap = found
+        owner = pod.owner or key
+        owned = per_owner.setdefault(owner, {})
         chosen = _pick(heap, feasible, owned, total)
         if chosen is None:
-            placement[pod.key] = None
+            placement[key] = None
             warnings.append(
-                f"Pod {pod.key}: Pending: no node matches its nodeSelector, tolerates"
+                f"Pod {key}: Pending: no node matches its nodeSelector, tolerates"
                 f" the node taints and has room (max {MAX_PODS_PER_NODE} pods per node)"
             )
             continue
-        placement[pod.key] = nodes[chosen].name
-        total[chosen] += 1
+        placement[key] = names[chosen]
+        count = total[chosen] = total[chosen] + 1
         owned[chosen] = owned.get(chosen, 0) + 1
-        for other in heaps_of_node[chosen]:
-            if total[chosen] < MAX_PODS_PER_NODE:
-                heapq.heappush(other, (total[chosen], chosen))
+        if count < MAX_PODS_PER_NODE:
+            entry = (count, chosen)
+            for other in heaps_of_node[chosen]:
+                heappush(other, entry)
     return placement
 
 
@@ -139,19 +156,21 @@ def _pick(
     one (more replicas than nodes) or all are full does it scan the nodes.
     """
     set_aside: list[tuple[int, int]] = []
-    chosen = None
+    heappop = heapq.heappop
     while heap:
-        count, i = heapq.heappop(heap)
+        entry = heappop(heap)
+        count, i = entry
         if count != total[i] or count >= MAX_PODS_PER_NODE:
             continue  # a stale entry, or the node is full
-        set_aside.append((count, i))
-        if owned.get(i, 0) == 0:
-            chosen = i
-            break
-    for entry in set_aside:
-        heapq.heappush(heap, entry)
-    if chosen is not None:
-        return chosen
+        if i not in owned:
+            # The chosen node's entry is not pushed back: its count is about to grow,
+            # which makes the entry stale (the caller pushes the new count).
+            for kept in set_aside:
+                heapq.heappush(heap, kept)
+            return i
+        set_aside.append(entry)
+    for kept in set_aside:
+        heapq.heappush(heap, kept)
     open_nodes = [i for i in feasible if total[i] < MAX_PODS_PER_NODE]
     if not open_nodes:
         return None

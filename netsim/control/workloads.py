@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from netsim.control.records import slot_setters
 from netsim.control.scheduler import node_accepts
 from netsim.model.objects import Pod, PodTemplate, Workload, frozen_map
 from netsim.model.topology import Node
@@ -64,9 +65,10 @@ def expand_workload(
             labels = {**template.labels, POD_TEMPLATE_HASH_LABEL: template_hash}
             # Every replica has the same template: one frozen value shared by all.
             shared = _template(workload, labels)
+            replica_set = f"ReplicaSet {ns}/{owner}"
             for i in range(workload.replicas):
                 pod_name = unique(owner, f"ReplicaSet/{ns}/{owner}/{i}")
-                pods.append(_pod(workload, pod_name, shared, f"ReplicaSet {ns}/{owner}"))
+                pods.append(_pod(workload, pod_name, shared, replica_set))
         case "ReplicaSet" | "Job":
             shared = _template(workload, dict(template.labels))
             for i in range(workload.replicas):
@@ -111,11 +113,31 @@ def _template(workload: Workload, labels: dict[str, str]) -> PodTemplate:
     return replace(workload.template, labels=frozen_map(labels))
 
 
+_new = object.__new__
+(
+    _set_namespace,
+    _set_name,
+    _set_template,
+    _set_pod_ip,
+    _set_is_ready,
+    _set_is_terminating,
+    _set_owner,
+    _set_source,
+) = slot_setters(
+    Pod, "namespace", "name", "template", "pod_ip", "is_ready", "is_terminating", "owner", "source"
+)
+
+
 def _pod(workload: Workload, name: str, template: PodTemplate, owner: str | None = None) -> Pod:
-    return Pod(
-        namespace=workload.namespace,
-        name=name,
-        template=template,
-        owner=owner or f"{workload.kind} {workload.namespace}/{workload.name}",
-        source=workload.source,
-    )
+    """``Pod(namespace, name, template, owner=..., source=...)`` through its slots (see
+    :mod:`netsim.control.records`): workloads make most of a cluster's pods."""
+    pod: Pod = _new(Pod)
+    _set_namespace(pod, workload.namespace)
+    _set_name(pod, name)
+    _set_template(pod, template)
+    _set_pod_ip(pod, None)
+    _set_is_ready(pod, True)
+    _set_is_terminating(pod, False)
+    _set_owner(pod, owner or f"{workload.kind} {workload.namespace}/{workload.name}")
+    _set_source(pod, workload.source)
+    return pod

@@ -30,12 +30,14 @@ access. Nodes share their routes to the other nodes' podCIDRs
 
 from __future__ import annotations
 
+from functools import partial
 from ipaddress import IPv4Interface
 from types import MappingProxyType
 from typing import Final
 
 from netsim.control.realize import POD_IFNAME
-from netsim.control.state import ClusterState, PodState
+from netsim.control.records import gc_paused
+from netsim.control.state import ClusterState, NodeState, PodState
 from netsim.dataplane.common import (
     NODE_NIC,
     ModeBuilder,
@@ -48,12 +50,12 @@ from netsim.dataplane.draft import _LOOPBACK_ROUTES, _ORDER, BuildContext, Names
 from netsim.dataplane.l2 import L2
 from netsim.dataplane.l3 import L3
 from netsim.dataplane.lazy import LazyNamespaces
-from netsim.dataplane.routing import address_routes
+from netsim.dataplane.routing import Route, address_routes
 from netsim.dataplane.routing_table import _check_routes
 from netsim.dataplane.underlay import add_clients, add_router, add_segments, attach
 from netsim.dataplane.vxlan import VXLAN
 from netsim.errors import InputError, TopologyError
-from netsim.naming import node_netns_id, pod_netns_id
+from netsim.naming import host_veth_name, node_netns_id, pod_netns_id
 
 __all__ = ["POD_NETWORK_MODES", "build_dataplane", "cni_add_order"]
 
@@ -114,31 +116,23 @@ def build_dataplane(state: ClusterState) -> Dataplane:
             on several subnets), an external client's segment clashes with another
             address space, or a route the kernel would refuse.
     """
+    with gc_paused():  # hundreds of thousands of drafts and names, none of them garbage
+        return _build_lazy(state)
+
+
+def _build_lazy(state: ClusterState) -> Dataplane:
     mode, ctx = _build_nodes(state)
     pods_of: dict[str, list[PodState]] = {name: [] for name in state.nodes}
     groups: dict[str, str | None] = {node_netns_id(name): name for name in state.nodes}
-    # Step 4 without its namespaces: the MACs, in the order ADD would hand them out.
-    veths: dict[str, set[str]] = {name: set() for name in state.nodes}
     order = cni_add_order(state)
-    for pod in order:
-        assert pod.node is not None
-        node = state.nodes[pod.node]
-        node_ns = ctx.namespaces[node_netns_id(node.name)]
-        ensure_bridge(ctx, node_ns, node, mode)
-        veth = ctx.free_veth_name(node_ns, pod.container_id, veths[node.name])
-        veths[node.name].add(veth)
-        netns = pod_netns_id(pod.key)
-        ctx.mac_for(netns, POD_IFNAME)
-        ctx.mac_for(node_ns.id, veth)
-        pods_of[node.name].append(pod)
-        groups[netns] = node.name
+    firsts = _reserve_pod_devices(ctx, mode, order, pods_of, groups)
     add_clients(ctx)
     add_router(ctx, mode.setup_router)
     # Step 6, in the order freezing everything would raise: nodes, pods, the rest.
     tables = {
         name: ctx.namespaces[node_netns_id(name)].routing_table(ctx.source) for name in state.nodes
     }
-    _check_pod_routes(ctx, mode, order)
+    _check_pod_routes(ctx, mode, firsts)
     frozen: dict[str, NetworkNamespace] = {}
     rest = [d for d in ctx.namespaces.values() if d.kind not in (NamespaceKind.NODE,)]
     for draft in sorted(rest, key=lambda d: _ORDER.index(d.kind)):
@@ -162,34 +156,80 @@ def build_dataplane(state: ClusterState) -> Dataplane:
     )
 
 
-def _check_pod_routes(ctx: BuildContext, mode: ModeBuilder, order: list[PodState]) -> None:
+def _reserve_pod_devices(
+    ctx: BuildContext,
+    mode: ModeBuilder,
+    order: list[PodState],
+    pods_of: dict[str, list[PodState]],
+    groups: dict[str, str | None],
+) -> list[PodState]:
+    """Step 4 without its namespaces: each node's ``cni0``, the host-side veth names and
+    the MACs, in the order ADD would hand them out; each pod joins its node's group.
+
+    Returns:
+        The first pod of each kind of pod table, in order (see :func:`_check_pod_routes`).
+    """
+    nodes = ctx.state.nodes
+    mac_for = ctx.mac_for
+    # per node: its namespace, the veth names handed out, its pods, and the gateways of
+    # its pods' routes (as ints, -1 for none; as a set too)
+    seen: dict[str, tuple[NamespaceDraft, set[str], list[PodState], list[int], set[int]]] = {}
+    kinds: set[tuple[object, ...]] = set()
+    firsts: list[PodState] = []
+    for pod in order:
+        node_name = pod.node
+        assert node_name is not None and pod.ip is not None
+        entry = seen.get(node_name)
+        if entry is None:
+            node = nodes[node_name]
+            node_ns = ctx.namespaces[node_netns_id(node_name)]
+            ensure_bridge(ctx, node_ns, node, mode)
+            routes = _pod_routes(ctx, mode, node)
+            gateways = [int(r.gateway) if r.gateway is not None else -1 for r in routes]
+            entry = (node_ns, set(), pods_of[node_name], gateways, set(gateways))
+            seen[node_name] = entry
+        node_ns, veths, pods, gateways, gateway_set = entry
+        veth = host_veth_name(pod.container_id)
+        if veth in veths or veth in node_ns.interfaces:
+            veth = ctx.free_veth_name(node_ns, pod.container_id, veths)
+        veths.add(veth)
+        netns = pod_netns_id(pod.key)
+        mac_for(netns, POD_IFNAME)
+        mac_for(node_ns.id, veth)
+        pods.append(pod)
+        groups[netns] = node_name
+        # The pod's kind of table: its node, subnet, and which gateways its address is.
+        ip, prefix_len = int(pod.ip), pod.prefix_len
+        network = ip >> (32 - prefix_len) if prefix_len else 0
+        is_gateway = tuple(ip == gateway for gateway in gateways) if ip in gateway_set else None
+        kind = (node_name, network, prefix_len, is_gateway)
+        if kind not in kinds:
+            kinds.add(kind)
+            firsts.append(pod)
+    return firsts
+
+
+def _pod_routes(ctx: BuildContext, mode: ModeBuilder, node: NodeState) -> list[Route]:
+    """The routes the mode gives the pods of ``node``, made once per node."""
+    return ctx.share(("pod-routes", node.name), partial(mode.pod_routes, ctx, node))
+
+
+def _check_pod_routes(ctx: BuildContext, mode: ModeBuilder, firsts: list[PodState]) -> None:
     """Check every pod's routes as freezing would, once per kind of pod table.
 
     A pod's table is the loopback routes, its address's and the node's pod
     routes; whether a route's gateway passes depends on which of them cover
     it: the same for every pod of a node with the same subnet, unless its
-    address is the gateway.
+    address is the gateway. ``firsts`` holds the first pod of each such kind,
+    in CNI ADD order (:func:`_reserve_pod_devices`).
 
     Raises:
         TopologyError: a route the kernel would refuse, for the first such pod.
     """
-    seen: set[tuple[object, ...]] = set()
-    gateways_of: dict[str, list[int]] = {}
-    for pod in order:
+    for pod in firsts:
         assert pod.node is not None and pod.ip is not None
-        node = ctx.state.nodes[pod.node]
-        routes = ctx.share(("pod-routes", node.name), lambda: mode.pod_routes(ctx, node))  # noqa: B023
-        gateways = gateways_of.get(node.name)
-        if gateways is None:
-            gateways = [int(r.gateway) if r.gateway is not None else -1 for r in routes]
-            gateways_of[node.name] = gateways
-        ip, prefix_len = int(pod.ip), pod.prefix_len
-        network = ip >> (32 - prefix_len) if prefix_len else 0
-        key = (node.name, network, prefix_len, tuple(ip == gateway for gateway in gateways))
-        if key in seen:
-            continue
-        seen.add(key)
-        address = IPv4Interface(f"{pod.ip}/{pod.prefix_len}")
+        routes = _pod_routes(ctx, mode, ctx.state.nodes[pod.node])
+        address = IPv4Interface((int(pod.ip), pod.prefix_len))
         try:
             _check_routes((*_LOOPBACK_ROUTES, *address_routes(address, POD_IFNAME), *routes))
         except InputError as exc:

@@ -75,7 +75,7 @@ class ModeBuilder:
 def node_subnet(ctx: BuildContext, node: NodeState) -> tuple[IPv4Network, IPv4Interface]:
     """The node's underlay subnet and its address with that subnet's prefix."""
     subnet = next(s for s in ctx.state.topology.underlay.subnets if s.name == node.node.subnet)
-    return subnet.cidr, IPv4Interface(f"{node.ip}/{subnet.cidr.prefixlen}")
+    return subnet.cidr, IPv4Interface((int(node.ip), subnet.cidr.prefixlen))
 
 
 def new_node_namespace(ctx: BuildContext, node: NodeState) -> NamespaceDraft:
@@ -116,6 +116,7 @@ def flannel_masquerade_rules(
     -A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
     -A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN
     """
+    pod_cidr_text, cluster_text = str(pod_cidr), str(cluster_cidr)  # printed once
     masq = f"-m comment --comment {FLANNEL_MASQ_COMMENT}"
     fwd = f"-m comment --comment {FLANNEL_FORWARD_COMMENT}"
     masquerade = "MASQUERADE --random-fully" if random_fully else "MASQUERADE"
@@ -124,17 +125,17 @@ def flannel_masquerade_rules(
         f":{FLANNEL_POSTRTG} - [0:0]",
         f"-A POSTROUTING {masq} -j {FLANNEL_POSTRTG}",
         f"{chain} -m mark --mark {KUBE_PROXY_MARK} {masq} -j RETURN",
-        f"{chain} -s {pod_cidr} -d {cluster_cidr} {masq} -j RETURN",
-        f"{chain} -s {cluster_cidr} -d {pod_cidr} {masq} -j RETURN",
-        f"{chain} ! -s {cluster_cidr} -d {pod_cidr} {masq} -j RETURN",
-        f"{chain} -s {cluster_cidr} ! -d {MULTICAST} {masq} -j {masquerade}",
-        f"{chain} ! -s {cluster_cidr} -d {cluster_cidr} {masq} -j {masquerade}",
+        f"{chain} -s {pod_cidr_text} -d {cluster_text} {masq} -j RETURN",
+        f"{chain} -s {cluster_text} -d {pod_cidr_text} {masq} -j RETURN",
+        f"{chain} ! -s {cluster_text} -d {pod_cidr_text} {masq} -j RETURN",
+        f"{chain} -s {cluster_text} ! -d {MULTICAST} {masq} -j {masquerade}",
+        f"{chain} ! -s {cluster_text} -d {cluster_text} {masq} -j {masquerade}",
     ]
     filter_ = [
         f":{FLANNEL_FWD} - [0:0]",
         f"-A FORWARD {fwd} -j {FLANNEL_FWD}",
-        f"-A {FLANNEL_FWD} -s {cluster_cidr} {fwd} -j ACCEPT",
-        f"-A {FLANNEL_FWD} -d {cluster_cidr} {fwd} -j ACCEPT",
+        f"-A {FLANNEL_FWD} -s {cluster_text} {fwd} -j ACCEPT",
+        f"-A {FLANNEL_FWD} -d {cluster_text} {fwd} -j ACCEPT",
     ]
     return {"filter": filter_, "nat": nat}
 
@@ -165,7 +166,7 @@ def attach_pod(
     host_veth = ctx.free_veth_name(node_ns, pod.container_id)
     ctx.add_veth_pair(pod_ns, POD_IFNAME, node_ns, host_veth, mtu)
     node_ns.enslave(host_veth, CNI_BRIDGE, hairpin=True)
-    pod_ns.add_address(POD_IFNAME, IPv4Interface(f"{pod.ip}/{pod.prefix_len}"))
+    pod_ns.add_address(POD_IFNAME, IPv4Interface((int(pod.ip), pod.prefix_len)))
     for route in ctx.share(("pod-routes", node.name), lambda: mode.pod_routes(ctx, node)):
         pod_ns.add_route(route)
     return pod_ns
@@ -178,4 +179,4 @@ def ensure_bridge(
     if CNI_BRIDGE not in node_ns.interfaces:
         ctx.add_device(node_ns, CNI_BRIDGE, InterfaceKind.BRIDGE, mode.bridge_mtu(node))
         prefix = node.pod_cidr.prefixlen
-        node_ns.add_address(CNI_BRIDGE, IPv4Interface(f"{node.gateway}/{prefix}"))
+        node_ns.add_address(CNI_BRIDGE, IPv4Interface((int(node.gateway), prefix)))

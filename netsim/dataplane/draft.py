@@ -124,15 +124,17 @@ class BuildContext:
     def mac_for(self, netns: str, ifname: str) -> str:
         """The MAC of a device: stable, unique in the dataplane, fixed on first use."""
         key = (netns, ifname)
-        if key not in self.macs:
+        mac = self.macs.get(key)
+        if mac is None:
             attempt = 0
             mac = interface_mac(netns, ifname)
-            while mac in self.used_macs:
+            used = self.used_macs
+            while mac in used:
                 attempt += 1
                 mac = interface_mac(netns, ifname, attempt)
             self.macs[key] = mac
-            self.used_macs.add(mac)
-        return self.macs[key]
+            used.add(mac)
+        return mac
 
     def new_namespace(
         self,

@@ -65,11 +65,19 @@ def _ranked_groups(
     max_bits = 32 if version == 4 else 128
     buckets: dict[tuple[TableName, int], dict[int, list[Route]]] = {}
     for route in routes:
-        if route.dst.version != version:
+        dst = route.dst
+        if dst.version != version:
             continue
-        plen = route.dst.prefixlen
-        key = int(route.dst.network_address) >> (max_bits - plen)
-        buckets.setdefault((route.table, plen), {}).setdefault(key, []).append(route)
+        plen = dst.prefixlen
+        key = int(dst.network_address) >> (max_bits - plen)
+        bucket = buckets.get((route.table, plen))
+        if bucket is None:
+            bucket = buckets[route.table, plen] = {}
+        same = bucket.get(key)
+        if same is None:
+            bucket[key] = [route]
+        else:
+            same.append(route)
 
     def rank(table_plen: tuple[TableName, int]) -> tuple[int, int]:
         table_name, plen = table_plen
@@ -82,12 +90,17 @@ def _ranked_groups(
             prefixlen=plen,
             shift=max_bits - plen,
             routes={
-                key: tuple(sorted(same, key=lambda r: r.metric))  # stable: install order
+                key: (same[0],) if len(same) == 1 else tuple(sorted(same, key=_metric))
                 for key, same in buckets[table_name, plen].items()
             },
         )
         for table_name, plen in sorted(buckets, key=rank)
     )
+
+
+def _metric(route: Route) -> int:
+    """The sort key of routes to one destination (``sorted`` is stable: install order)."""
+    return route.metric
 
 
 def _build_trie(ranked4: tuple[_PrefixGroup, ...]) -> _Root:

@@ -15,6 +15,8 @@ module to import from. What is not modelled is listed there.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -373,9 +375,14 @@ def _enum_value(enum: type[_E], value: object, obj: str, field_name: str) -> _E:
 
 def _is_device_name(dev: object) -> bool:
     """Whether ``dev`` is a name the kernel accepts for a device (``dev_valid_name``)."""
+    return isinstance(dev, str) and _is_valid_name(dev)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_valid_name(dev: str) -> bool:
+    """:func:`_is_device_name` of a string (the same few names come back: ``eth0``, ``cni0``)."""
     return (
-        isinstance(dev, str)
-        and 0 < len(dev.encode()) < IFNAMSIZ
+        0 < len(dev.encode()) < IFNAMSIZ
         and dev not in (".", "..")
         and not any(c.isspace() or c in "/:" for c in dev)
     )
@@ -513,15 +520,21 @@ def address_routes(address: IPv4Interface | IPv6Interface, dev: str) -> tuple[Ro
     network = address.network
     # The kernel's own routes are valid whenever the device name is: skip the checks.
     make = _kernel_route if _is_device_name(dev) else _checked_kernel_route
-    routes = [make(IPv4Network(ip), RouteType.LOCAL, dev, ip)]
+    routes = [make(IPv4Network((int(ip), 32)), RouteType.LOCAL, dev, ip)]
     if network.prefixlen < 32 and network.network_address not in _IPV4_THIS_NETWORK:
         prefix_type = RouteType.LOCAL if dev == LOOPBACK_DEV else RouteType.UNICAST
         routes.append(make(network, prefix_type, dev, ip))
         if network.prefixlen < 31:
             routes.append(
-                make(IPv4Network(network.broadcast_address), RouteType.BROADCAST, dev, ip)
+                make(
+                    IPv4Network((int(network.broadcast_address), 32)), RouteType.BROADCAST, dev, ip
+                )
             )
     return tuple(routes)
+
+
+# The setters of Route's slots in field order: _kernel_route fills them directly.
+_ROUTE_SLOT_SETTERS: Final = tuple(vars(Route)[f.name].__set__ for f in dataclasses.fields(Route))
 
 
 def _checked_kernel_route(
@@ -535,19 +548,19 @@ def _kernel_route(dst: IPv4Network, route_type: RouteType, dev: str, src: IPv4Ad
     which a kernel route with a valid device name always passes."""
     route: Route = object.__new__(Route)
     in_local = route_type in (RouteType.LOCAL, RouteType.BROADCAST)
-    values = {
-        "dst": dst,
-        "type": route_type,
-        "dev": dev,
-        "gateway": None,
-        "proto": KERNEL_PROTO,
-        "scope": _default_scope(route_type, None),
-        "src": src,
-        "metric": 0,
-        "onlink": False,
-        "table": TableName.LOCAL if in_local else TableName.MAIN,
-        "mtu": None,
-    }
-    for name, value in values.items():
-        object.__setattr__(route, name, value)
+    values = (
+        dst,
+        route_type,
+        dev,
+        None,  # gateway
+        KERNEL_PROTO,
+        _default_scope(route_type, None),
+        src,
+        0,  # metric
+        False,  # onlink
+        TableName.LOCAL if in_local else TableName.MAIN,
+        None,  # mtu
+    )
+    for set_slot, value in zip(_ROUTE_SLOT_SETTERS, values, strict=True):
+        set_slot(route, value)
     return route

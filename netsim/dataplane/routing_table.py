@@ -26,6 +26,7 @@ in :mod:`netsim.dataplane.routing`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -104,7 +105,12 @@ class RoutingTable:
     if not TYPE_CHECKING:
 
         def __getattr__(self, name: str) -> Any:
-            """``routes`` of a shared table, put together (and kept) on first access."""
+            """``routes`` of a shared table, put together (and kept) on first access; the
+            IPv4 trie of any table, built (and kept) on its first lookup."""
+            if name == "_trie4":
+                trie = _build_trie(self._ranked4)
+                object.__setattr__(self, "_trie4", trie)
+                return trie
             if name != "routes" or self._parts is None:
                 raise AttributeError(name)
             before, shared, own_index, after = self._parts
@@ -181,7 +187,10 @@ def _index_table(table: RoutingTable) -> None:
     object.__setattr__(table, "_ranked4", ranked4)
     object.__setattr__(table, "_ranked6", ranked6)
     object.__setattr__(table, "_best6", best6)
-    object.__setattr__(table, "_trie4", _build_trie(ranked4))
+    # The trie is built on the first lookup (``__getattr__``): most of the 5,000 node
+    # tables of a large cluster are never looked up.
+    with contextlib.suppress(AttributeError):  # not built yet
+        object.__delattr__(table, "_trie4")
 
 
 def _candidates4(table: RoutingTable, address: int) -> Iterator[Route]:

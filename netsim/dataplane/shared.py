@@ -140,7 +140,7 @@ def shared_table(
     table: RoutingTable = object.__new__(RoutingTable)
     set_ = object.__setattr__
     set_(table, "has_custom_rules", False)
-    for name in ("_trie4", "_ranked4", "_ranked6", "_best6"):
+    for name in ("_ranked4", "_ranked6", "_best6"):  # the trie: on first lookup
         set_(table, name, getattr(overlay, name))
     set_(table, "_shared4", shared._trie4)
     set_(table, "_shared_ranked4", shared._ranked4)

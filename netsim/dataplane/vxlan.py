@@ -51,7 +51,7 @@ def _setup_node(ctx: BuildContext, node: NodeState, ns: NamespaceDraft) -> None:
     route_node_nic(ctx, node, ns, NODE_NIC)
     params = VxlanParams(vni=config.vni, local=node.ip, dstport=config.port, dev=NODE_NIC)
     ctx.add_device(ns, device, InterfaceKind.VXLAN, _bridge_mtu(node), vxlan=params)
-    ns.add_address(device, IPv4Interface(f"{node.pod_cidr.network_address}/32"))
+    ns.add_address(device, IPv4Interface((int(node.pod_cidr.network_address), 32)))
     neighbors, fdb, routes = ctx.share(("vxlan",), partial(_remote_entries, ctx))
     ns.add_remote(RemoteBlock(routes, neighbors, fdb, ctx.node_index(node.name)))
 

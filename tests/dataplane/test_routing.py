@@ -229,6 +229,16 @@ def test_connected_route_beats_default() -> None:
     assert lookup(table, "8.8.8.8") == "default via 192.168.1.1 dev eth0"
 
 
+def test_trie_is_built_on_the_first_lookup() -> None:
+    """A table's IPv4 trie is made when first looked up (most node tables never are)."""
+    table = build_routing_table(NODE)
+    with pytest.raises(AttributeError):
+        object.__getattribute__(table, "_trie4")
+    assert lookup(table, "8.8.8.8") == "default via 192.168.1.1 dev eth0"
+    assert object.__getattribute__(table, "_trie4") is table._trie4  # kept
+    assert table == build_routing_table(NODE)
+
+
 def test_no_route_is_none() -> None:
     table = build_routing_table(NODE[:-1])
     assert lookup(table, "8.8.8.8") is None
