@@ -28,7 +28,7 @@ Values are frozen; the builder (:mod:`netsim.dataplane.build`) makes them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Final
@@ -56,6 +56,7 @@ __all__ = [
     "NetworkNamespace",
     "OperState",
     "Segment",
+    "SharedEntries",
     "SysctlName",
     "VethPeer",
     "VxlanParams",
@@ -246,6 +247,24 @@ class FdbEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedEntries:
+    """The neighbour and FDB entries a node holds for every other node, shared by all nodes.
+
+    ``neighbors[i]`` and ``fdb[i]`` belong to node ``i`` (topology order); a node
+    holds all but its own (``index``). ``own_neighbors`` and ``own_fdb`` are
+    the namespace's other entries, in the order ``neighbors`` and ``fdb`` hold
+    them. A namespace's ``neighbors`` and ``fdb`` hold exactly these; this
+    view lets a lookup index the shared part once for all nodes.
+    """
+
+    neighbors: tuple[Neighbor, ...]
+    fdb: tuple[FdbEntry, ...]
+    index: int
+    own_neighbors: tuple[Neighbor, ...]
+    own_fdb: tuple[FdbEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkNamespace:
     """One network namespace and its tables.
 
@@ -264,6 +283,8 @@ class NetworkNamespace:
         iptables: per table (``nat``, ``filter``), the ``iptables-restore`` lines
             the pod network adds: user-chain declarations (``:CHAIN - [0:0]``)
             and ``-A`` rules, in order (no ``*table`` or ``COMMIT`` line).
+        shared: where ``neighbors`` and ``fdb`` hold entries shared with every
+            other node (``l3``, ``vxlan``), the shared and the own entries apart.
     """
 
     id: str
@@ -276,6 +297,8 @@ class NetworkNamespace:
     fdb: tuple[FdbEntry, ...]
     sysctls: Mapping[SysctlName, int]
     iptables: Mapping[str, tuple[str, ...]]
+    # set by the build only (``dataclasses.replace`` drops it: a changed table shares nothing)
+    shared: SharedEntries | None = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from netsim.dataplane.devices import (
     Neighbor,
     NetworkNamespace,
     OperState,
+    SharedEntries,
     SysctlName,
     VethPeer,
     VxlanParams,
@@ -213,12 +214,21 @@ class NamespaceDraft:
             table = self.routing_table(topology_source, share=share)
         interfaces = {name: device.freeze() for name, device in self.interfaces.items()}
         neighbors, fdb = tuple(self.neighbors), self.fdb
+        shared = None
         if self.remote is not None:
             _, at_neighbor, at_fdb = self.remote_at
             kept = self.remote.kept(self.remote.neighbors)
             neighbors = (*neighbors[:at_neighbor], *kept, *neighbors[at_neighbor:])
             fdb = [*fdb[:at_fdb], *self.remote.kept(self.remote.fdb), *fdb[at_fdb:]]
-        return NetworkNamespace(
+            if self.remote.neighbors or self.remote.fdb:
+                shared = SharedEntries(
+                    self.remote.neighbors,
+                    self.remote.fdb,
+                    self.remote.index,
+                    tuple(self.neighbors),
+                    _fdb_dump_order(self.fdb, self.interfaces),  # their order in ``fdb``
+                )
+        frozen = NetworkNamespace(
             id=self.id,
             kind=self.kind,
             owner=self.owner,
@@ -230,6 +240,9 @@ class NamespaceDraft:
             sysctls=MappingProxyType(dict(self.sysctls)),
             iptables=MappingProxyType({t: tuple(lines) for t, lines in self.iptables.items()}),
         )
+        if shared is not None:
+            object.__setattr__(frozen, "shared", shared)
+        return frozen
 
 
 def _fdb_dump_order(

@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from netsim.dataplane.devices import Dataplane, NamespaceKind, NetworkNamespace
 from netsim.trace.hooks import NetfilterSeam, netfilter_for
-from netsim.trace.l2 import L2Index, NeighborTables, build_l2_index
+from netsim.trace.l2 import L2Index, NeighborTables, SharedBlock, build_l2_index
 
 __all__ = ["PerNamespace", "TraceIndex", "namespace_tables", "prepare", "warm"]
 
@@ -79,6 +79,9 @@ class TraceIndex:
         default_factory=lambda: MappingProxyType({})
     )  # node -> its hostNetwork pods, in ClusterState order
     tables: dict[str, NeighborTables] = field(default_factory=dict, compare=False, repr=False)
+    shared_blocks: dict[tuple[int, int], SharedBlock] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     """Each namespace's neighbour and FDB lookups, made the first time a walk needs them."""
 
 
@@ -86,7 +89,9 @@ def namespace_tables(index: TraceIndex, netns: str) -> NeighborTables:
     """The neighbour and FDB lookups of ``netns`` (made once, on first use)."""
     found = index.tables.get(netns)
     if found is None:
-        found = index.tables[netns] = NeighborTables(index.dataplane.namespaces[netns])
+        found = index.tables[netns] = NeighborTables(
+            index.dataplane.namespaces[netns], index.shared_blocks
+        )
     return found
 
 

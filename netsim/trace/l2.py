@@ -46,21 +46,25 @@ from netsim.dataplane.devices import (
     InterfaceRef,
     Neighbor,
     NetworkNamespace,
+    SharedEntries,
 )
 from netsim.dataplane.lazy import LazyNamespaces
 
 __all__ = [
     "L2Index",
     "NeighborTables",
+    "SharedBlock",
     "arp_owner",
     "bridge_port",
     "build_l2_index",
     "cable_peer",
     "fdb_entry",
+    "shared_block",
 ]
 
 _IP_INT = attrgetter("ip._ip")  # IPv4Address keeps its integer in the slot ``_ip``
 _MAC = attrgetter("mac")
+_IS_SELF = attrgetter("is_self")
 _STANDALONE = (InterfaceKind.LOOPBACK, InterfaceKind.VXLAN)  # no layer-2 neighbours
 
 
@@ -84,6 +88,7 @@ class L2Index:
         "_interfaces",
         "_loaded",
         "_parent",
+        "_port_order",
         "_ports",
         "cables",
     )
@@ -107,6 +112,7 @@ class L2Index:
         # answers are kept: a later read never changes one (see the module docstring)
         self._answers: dict[tuple[InterfaceRef, int], InterfaceRef | None] = {}
         self._ports: dict[tuple[InterfaceRef, str], str | None] = {}
+        self._port_order: dict[InterfaceRef, tuple[str, ...]] = {}  # a bridge's ports
         self._cable_ends: dict[str, list[InterfaceRef]] = {}  # group -> its cabled devices
         hint: dict[int, str] = {}  # node IP -> node
         cidrs: dict[int, dict[int, str]] = {}  # prefix length -> podCIDR network -> node
@@ -266,8 +272,11 @@ class L2Index:
             for group in self._domain_groups(self._find(bridge)):
                 self._load(group)
             holders = self._holders_of_mac(bridge, mac)
-        ns = self._dataplane.namespaces[bridge.netns]
-        order = [i.name for i in ns.interfaces.values() if i.master == bridge.ifname]
+        order = self._port_order.get(bridge)
+        if order is None:  # a switch of a large cluster has a port per node: listed once
+            ns = self._dataplane.namespaces[bridge.netns]
+            order = tuple(i.name for i in ns.interfaces.values() if i.master == bridge.ifname)
+            self._port_order[bridge] = order
         reached = self._ports_towards(bridge, holders)
         return next((name for name in order if name in reached), None)
 
@@ -333,40 +342,110 @@ def cable_peer(index: L2Index, device: InterfaceRef) -> InterfaceRef | None:
     return index.cables.get(device)
 
 
+class SharedBlock:
+    """Indexes of one block of entries every node shares (:class:`SharedEntries`), made once.
+
+    Keeps the block's tuples, so the ids that key it stay theirs.
+    """
+
+    __slots__ = ("fdb", "fdb_by_mac", "has_bridge_entries", "neighbors", "neighbors_by_ip")
+
+    def __init__(self, shared: SharedEntries) -> None:
+        self.neighbors = shared.neighbors
+        self.fdb = shared.fdb
+        by_ip: dict[int, list[int]] = {}
+        for number, key in enumerate(map(_IP_INT, shared.neighbors)):
+            by_ip.setdefault(key, []).append(number)
+        by_mac: dict[str, list[int]] = {}
+        for number, mac in enumerate(map(_MAC, shared.fdb)):
+            by_mac.setdefault(mac, []).append(number)
+        self.neighbors_by_ip = by_ip
+        self.fdb_by_mac = by_mac
+        self.has_bridge_entries = not all(map(_IS_SELF, shared.fdb))
+
+
+def shared_block(blocks: dict[tuple[int, int], SharedBlock], shared: SharedEntries) -> SharedBlock:
+    """The indexes of ``shared``'s block, from ``blocks`` or made and kept there."""
+    key = (id(shared.neighbors), id(shared.fdb))
+    found = blocks.get(key)
+    if found is None:
+        found = blocks[key] = SharedBlock(shared)
+    return found
+
+
 class NeighborTables:
     """One namespace's neighbour and FDB lookups, each indexed the first time it is asked.
 
     A node of a large overlay holds one neighbour and one FDB entry per other
     node (5,000 at full scale), and a trace usually asks one or two questions
-    of it, so each table is indexed on its first question, with C-level passes
-    only (``attrgetter``, ``zip``; addresses keyed by their integer, since
-    hashing an ``IPv4Address`` goes through ``hex()``).
+    of it. Those entries are the same for every node
+    (:class:`~netsim.dataplane.devices.SharedEntries`), so they are indexed
+    once for all nodes (:class:`SharedBlock`) and a node indexes only its own
+    few; an address or MAC found more than once is looked up in order in the
+    whole table, as before. Other namespaces index their tables on the first
+    question, with C-level passes only (``attrgetter``, ``zip``; addresses
+    keyed by their integer, since hashing an ``IPv4Address`` goes through
+    ``hex()``).
     """
 
-    __slots__ = ("_bridge_fdb", "_by_ip", "_by_mac", "ns")
+    __slots__ = ("_blocks", "_bridge_fdb", "_by_ip", "_by_mac", "ns")
 
-    def __init__(self, ns: NetworkNamespace) -> None:
+    def __init__(
+        self, ns: NetworkNamespace, blocks: dict[tuple[int, int], SharedBlock] | None = None
+    ) -> None:
         self.ns = ns
-        self._by_ip: dict[int, Neighbor] | None = None
-        self._by_mac: dict[str, FdbEntry] | None = None
+        self._blocks = {} if blocks is None else blocks
+        self._by_ip: dict[int, list[Neighbor]] | None = None
+        self._by_mac: dict[str, list[FdbEntry]] | None = None
         self._bridge_fdb: dict[tuple[str, str], FdbEntry] | None = None
+
+    def _first_neighbor(self, ip: IPv4Address) -> Neighbor | None:
+        key = int(ip)
+        shared = self.ns.shared
+        if self._by_ip is None:
+            own = self.ns.neighbors if shared is None else shared.own_neighbors
+            by_ip: dict[int, list[Neighbor]] = {}
+            for entry_key, entry in zip(map(_IP_INT, own), own, strict=True):
+                by_ip.setdefault(entry_key, []).append(entry)
+            self._by_ip = by_ip
+        found = self._by_ip.get(key, [])
+        if shared is not None:
+            block = shared_block(self._blocks, shared)
+            found = found + [
+                block.neighbors[i] for i in block.neighbors_by_ip.get(key, ()) if i != shared.index
+            ]
+        if len(found) <= 1:
+            return found[0] if found else None
+        return next(n for n in self.ns.neighbors if n.ip == ip)  # several: the first in order
 
     def neighbor(self, dev: str, ip: IPv4Address) -> Neighbor | None:
         """The first neighbour entry for ``ip`` on ``dev``."""
-        if self._by_ip is None:
-            backwards = self.ns.neighbors[::-1]  # the first entry of an address is kept
-            self._by_ip = dict(zip(map(_IP_INT, backwards), backwards, strict=True))
-        first = self._by_ip.get(int(ip))
+        first = self._first_neighbor(ip)
         if first is None or first.dev == dev:
             return first
         return next((n for n in self.ns.neighbors if n.dev == dev and n.ip == ip), None)
 
+    def _first_fdb(self, mac: str) -> FdbEntry | None:
+        shared = self.ns.shared
+        if self._by_mac is None:
+            own = self.ns.fdb if shared is None else shared.own_fdb
+            by_mac: dict[str, list[FdbEntry]] = {}
+            for entry in own:
+                by_mac.setdefault(entry.mac, []).append(entry)
+            self._by_mac = by_mac
+        found = self._by_mac.get(mac, [])
+        if shared is not None:
+            block = shared_block(self._blocks, shared)
+            found = found + [
+                block.fdb[i] for i in block.fdb_by_mac.get(mac, ()) if i != shared.index
+            ]
+        if len(found) <= 1:
+            return found[0] if found else None
+        return next(e for e in self.ns.fdb if e.mac == mac)  # several: the first in order
+
     def vtep(self, dev: str, mac: str) -> IPv4Address | None:
         """The remote VTEP of the first FDB entry of ``dev`` for ``mac`` that has one."""
-        if self._by_mac is None:
-            backwards = self.ns.fdb[::-1]  # the first entry of a MAC is kept
-            self._by_mac = dict(zip(map(_MAC, backwards), backwards, strict=True))
-        first = self._by_mac.get(mac)
+        first = self._first_fdb(mac)
         if first is None:
             return None
         if first.dev == dev and first.dst is not None:
@@ -379,8 +458,12 @@ class NeighborTables:
     def bridge_entry(self, bridge: str, mac: str) -> FdbEntry | None:
         """The configured entry of ``bridge`` for ``mac``, as :func:`fdb_entry` finds it."""
         if self._bridge_fdb is None:
+            entries = self.ns.fdb
+            shared = self.ns.shared
+            if shared is not None and not shared_block(self._blocks, shared).has_bridge_entries:
+                entries = shared.own_fdb  # the shared entries are all ``self``: none counts
             found: dict[tuple[str, str], FdbEntry] = {}
-            for entry in [e for e in self.ns.fdb[::-1] if not e.is_self]:
+            for entry in [e for e in entries[::-1] if not e.is_self]:
                 if entry.master is not None:
                     found[entry.master, entry.mac] = entry
                 found[entry.dev, entry.mac] = entry

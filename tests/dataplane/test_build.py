@@ -388,6 +388,7 @@ def test_public_api_is_pinned() -> None:
         "NetworkNamespace",
         "OperState",
         "Segment",
+        "SharedEntries",
         "SysctlName",
         "VethPeer",
         "VxlanParams",

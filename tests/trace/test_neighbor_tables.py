@@ -11,7 +11,7 @@ from netsim.control.realize import realize
 from netsim.dataplane.build import build_dataplane
 from netsim.dataplane.devices import FdbEntry, InterfaceRef, Neighbor, NetworkNamespace
 from netsim.model.spec import load_cluster
-from netsim.trace.l2 import NeighborTables, fdb_entry
+from netsim.trace.l2 import NeighborTables, SharedBlock, fdb_entry
 
 
 def _neighbor(ns: NetworkNamespace, dev: str, ip: IPv4Address) -> Neighbor | None:
@@ -60,3 +60,24 @@ def test_duplicate_keys_keep_the_first_entry_of_the_right_device() -> None:
     assert tables.neighbor("other0", ip) == Neighbor(ip, "aa:aa:aa:aa:aa:aa", "other0")
     assert tables.vtep(ns.fdb[-1].dev, mac) == _vtep(crowded, ns.fdb[-1].dev, mac)
     assert tables.bridge_entry("cni0", mac) == FdbEntry(mac, "veth9", master="cni0")
+
+
+def test_nodes_share_one_index_of_the_entries_they_share() -> None:
+    dataplane = build_dataplane(realize(load_cluster("topologies/vxlan.yaml")))
+    nodes = [ns for ns in dataplane.namespaces.values() if ns.id.startswith("node:")]
+    assert all(ns.shared is not None for ns in nodes)
+    blocks: dict[tuple[int, int], SharedBlock] = {}
+    for ns in nodes:
+        tables = NeighborTables(ns, blocks)
+        for n in ns.neighbors:
+            assert tables.neighbor(n.dev, n.ip) == _neighbor(ns, n.dev, n.ip)
+        for e in ns.fdb:
+            assert tables.vtep(e.dev, e.mac) == _vtep(ns, e.dev, e.mac)
+        own = ns.shared
+        assert own is not None
+        # a node's own entry of the block is not in its tables, nor answered
+        mine = own.neighbors[own.index]
+        assert mine not in ns.neighbors and tables.neighbor(mine.dev, mine.ip) is None
+    assert len(blocks) == 1  # indexed once for every node
+    # a namespace changed by replace() shares nothing, and is scanned as it is
+    assert replace(nodes[0], neighbors=()).shared is None
