@@ -11,29 +11,29 @@ import json
 import shutil
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
 from netsim.cli.common import print_warnings
-from netsim.compare import (
-    DEFAULT_SIZES,
-    Comparison,
-    compare,
-    designs_from_files,
-    designs_in_modes,
-    parse_modes,
-    parse_sizes,
-)
 from netsim.errors import InputError
-from netsim.model.spec import load_cluster
-from netsim.model.topology import PodNetworkMode
-from netsim.report.compare_json import compare_json
-from netsim.report.compare_text import render_compare_markdown, render_compare_text
 
-__all__ = ["MAX_PODS_PER_NODE", "CompareFormat", "register", "render_comparison", "run_comparison"]
+if TYPE_CHECKING:
+    from netsim.compare import Comparison
+
+__all__ = [
+    "DEFAULT_SIZES_TEXT",
+    "MAX_PODS_PER_NODE",
+    "CompareFormat",
+    "register",
+    "render_comparison",
+    "run_comparison",
+]
 
 MAX_PODS_PER_NODE = 250  # a /24 podCIDR holds 253 pods (the gateway takes .1)
+# netsim.compare.DEFAULT_SIZES, spelled out for the help text so that starting any
+# command does not load the comparison (a test keeps the two equal)
+DEFAULT_SIZES_TEXT: Final = "3,10,30,100,300,1000"
 
 
 class CompareFormat(StrEnum):
@@ -56,6 +56,10 @@ def run_comparison(
     Raises:
         InputError: ``--modes`` with several files, an unknown mode, or no design can run.
     """
+    from netsim.compare import compare, designs_from_files, designs_in_modes, parse_modes
+    from netsim.model.spec import load_cluster
+    from netsim.model.topology import PodNetworkMode
+
     if len(topologies) > 1:
         if modes is not None:
             raise InputError(
@@ -78,6 +82,9 @@ def run_comparison(
 
 def render_comparison(comparison: Comparison, output_format: CompareFormat, width: int) -> str:
     """The report in ``output_format`` (HTML draws the charts: loads matplotlib)."""
+    from netsim.report.compare_json import compare_json
+    from netsim.report.compare_text import render_compare_markdown, render_compare_text
+
     if output_format is CompareFormat.JSON:
         return json.dumps(compare_json(comparison), indent=2) + "\n"
     if output_format is CompareFormat.MD:
@@ -103,7 +110,7 @@ def compare_command(
         typer.Option(
             "--sizes",
             help="Node counts of the synthetic scaling clusters"
-            f" (default: {','.join(map(str, DEFAULT_SIZES))}).",
+            f" (default: {DEFAULT_SIZES_TEXT}).",
         ),
     ] = None,
     pods_per_node: Annotated[
@@ -127,6 +134,8 @@ def compare_command(
     ] = None,
 ) -> None:
     """Compare pod-network designs: overhead, MTU, paths, table sizes, scaling."""
+    from netsim.compare import DEFAULT_SIZES, parse_sizes
+
     if no_scaling and sizes is not None:
         raise InputError("--sizes and --no-scaling contradict each other; give one")
     chosen = () if no_scaling else (parse_sizes(sizes) if sizes is not None else DEFAULT_SIZES)

@@ -10,10 +10,7 @@ import typer
 
 from netsim.cli.common import load_state
 from netsim.control.state import ClusterState
-from netsim.dataplane.build import build_dataplane
-from netsim.dataplane.graph import dataplane_graph, node_view
 from netsim.errors import InputError
-from netsim.report.graph import render_dot, render_json, render_mermaid, render_svg
 
 __all__ = ["GraphFormat", "check_node", "register"]
 
@@ -25,14 +22,6 @@ class GraphFormat(StrEnum):
     MERMAID = "mermaid"
     JSON = "json"
     SVG = "svg"
-
-
-RENDERERS = {
-    GraphFormat.DOT: render_dot,
-    GraphFormat.MERMAID: render_mermaid,
-    GraphFormat.JSON: render_json,
-    GraphFormat.SVG: render_svg,
-}
 
 
 def check_node(state: ClusterState, topology: Path, node: str | None) -> None:
@@ -63,12 +52,23 @@ def graph(
     ] = None,
 ) -> None:
     """Print the graph of namespaces, devices, links, tunnels and services."""
+    # imported here: networkx takes a fifth of a second, which other commands need not pay
+    from netsim.dataplane.build import build_dataplane
+    from netsim.dataplane.graph import dataplane_graph, node_view
+    from netsim.report.graph import render_dot, render_json, render_mermaid, render_svg
+
+    renderers = {
+        GraphFormat.DOT: render_dot,
+        GraphFormat.MERMAID: render_mermaid,
+        GraphFormat.JSON: render_json,
+        GraphFormat.SVG: render_svg,
+    }
     state = load_state(topology)
     check_node(state, topology, node)
     network = dataplane_graph(build_dataplane(state))
     if node is not None:
         network = node_view(network, node)
-    text = RENDERERS[output_format](network)
+    text = renderers[output_format](network)
     if output is not None:
         output.write_text(text)
     else:

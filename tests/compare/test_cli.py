@@ -135,3 +135,22 @@ def test_refused_modes_are_reported(write_cluster: WriteCluster) -> None:
     result = CliRunner().invoke(app, ["compare", str(topology), "--no-scaling"])
     assert result.exit_code == 0, result.output
     assert "Designs this cluster cannot run" in result.output
+
+
+def test_the_help_text_names_the_default_sizes() -> None:
+    from netsim.cli.compare import DEFAULT_SIZES_TEXT
+    from netsim.compare import DEFAULT_SIZES
+
+    assert ",".join(map(str, DEFAULT_SIZES)) == DEFAULT_SIZES_TEXT
+
+
+def test_starting_the_cli_loads_neither_the_comparison_nor_networkx() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, netsim.cli; "
+        "print(sorted(m for m in ('netsim.compare', 'networkx', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
