@@ -109,8 +109,7 @@ def compare_command(
         str | None,
         typer.Option(
             "--sizes",
-            help="Node counts of the synthetic scaling clusters"
-            f" (default: {DEFAULT_SIZES_TEXT}).",
+            help=f"Node counts of the synthetic scaling clusters (default: {DEFAULT_SIZES_TEXT}).",
         ),
     ] = None,
     pods_per_node: Annotated[
