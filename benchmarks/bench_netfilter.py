@@ -31,8 +31,8 @@ from netsim.control.kubeproxy import (
     KubeProxyNode,
     ServicePortInfo,
     generate_rules,
-    node_restore_text,
 )
+from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.netfilter.compiled import CompiledRuleset, compile_ruleset, first_match_index
 from netsim.netfilter.matching import HookContext
 from netsim.netfilter.packet import TCP, Packet

@@ -2,7 +2,7 @@
 
 * :func:`node_payload`: what ``iptables-restore`` loads into a node's
   namespace: kube-proxy's restore payload for that node
-  (:func:`netsim.control.kubeproxy.node_restore_text`) with the pod network's
+  (:func:`netsim.control.kubeproxy_restore.node_restore_text`) with the pod network's
   own lines (flanneld's masquerade and forward rules) merged in, as the
   simulation evaluates them (:func:`netsim.netfilter.node.kube_proxy_ruleset`).
 * :func:`policy_payloads`: NetworkPolicy compiled to iptables filter rules,
@@ -39,7 +39,8 @@ from collections.abc import Mapping
 from ipaddress import IPv4Address
 from typing import Final
 
-from netsim.control.kubeproxy import node_restore_text, node_rules
+from netsim.control.kubeproxy import node_rules
+from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.control.state import ClusterState
 from netsim.dataplane.devices import Dataplane, NamespaceKind
 from netsim.model.objects import NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort

@@ -29,9 +29,9 @@ from netsim.control.kubeproxy import (
     cluster_service_ports,
     generate_rules,
     kube_proxy_node,
-    node_restore_text,
     node_rules,
 )
+from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.control.state import ClusterState
 from netsim.errors import RulesetError
 from netsim.netfilter.compiled import CompiledRuleset, compile_ruleset, overlay_compiled

@@ -14,7 +14,6 @@ from netsim.control.kubeproxy import (
     KubeProxyNode,
     ServicePortInfo,
     ServicePortKey,
-    canonical_restore_text,
     generate_rules,
     service_port_key,
 )
@@ -25,6 +24,7 @@ from netsim.control.kubeproxy_cache import (
     ruleset_from_cache,
     update_cache,
 )
+from netsim.control.kubeproxy_restore import canonical_restore_text
 from netsim.model.topology import KubeProxyConfig
 from netsim.naming import kube_proxy_chain_hash
 

@@ -42,8 +42,8 @@ from netsim.control.kubeproxy import (
     KubeProxyNode,
     ServicePortInfo,
     generate_rules,
-    node_restore_text,
 )
+from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.model.topology import KubeProxyConfig
 from netsim.netfilter.conntrack import ConntrackEntry, ConntrackStatus, ConntrackTable, ConnTuple
 from netsim.netfilter.evaluate import (

@@ -23,8 +23,8 @@ from netsim.control.kubeproxy import (
     KubeProxyNode,
     ServicePortInfo,
     generate_rules,
-    node_restore_text,
 )
+from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.netfilter.conntrack import ConntrackTable
 from netsim.netfilter.evaluate import (
     CompiledRuleset,

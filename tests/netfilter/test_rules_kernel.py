@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from netsim.cli import app
-from netsim.control.kubeproxy import node_restore_text, node_rules
+from netsim.control.kubeproxy import node_rules
+from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.control.realize import realize
 from netsim.model.spec import load_cluster
 from netsim.netfilter.diff import diff_rulesets
