@@ -37,8 +37,14 @@ from netsim.netfilter.packet import ICMP, PORT_PROTOCOLS, Packet
 from netsim.netfilter.ruleset import protocol_name
 
 __all__ = [
+    "CONFIRMED_BIT",
+    "DST_NAT_BIT",
+    "DST_NAT_DONE_BIT",
     "ICMP_QUERY_REPLIES",
     "NO_STATUS",
+    "SEEN_REPLY_BIT",
+    "SRC_NAT_BIT",
+    "SRC_NAT_DONE_BIT",
     "ConnTuple",
     "ConntrackEntry",
     "ConntrackStatus",
@@ -79,7 +85,14 @@ class ConntrackStatus(IntFlag):
 
 NO_STATUS = ConntrackStatus(0)  # a new, unconfirmed entry
 _ip = attrgetter("_ip")  # the integer an ``IPv4Address`` keeps: ``int()`` without the call
-_CONFIRMED = int(ConntrackStatus.CONFIRMED)  # a plain int: ``&`` on it stays in C
+# The status bits as plain ints, for the hot paths: ``int(entry.status) & BIT`` stays
+# in C, where IntFlag's own ``&`` goes through Python.
+CONFIRMED_BIT = int(ConntrackStatus.CONFIRMED)
+SEEN_REPLY_BIT = int(ConntrackStatus.SEEN_REPLY)
+SRC_NAT_BIT = int(ConntrackStatus.SRC_NAT)
+DST_NAT_BIT = int(ConntrackStatus.DST_NAT)
+SRC_NAT_DONE_BIT = int(ConntrackStatus.SRC_NAT_DONE)
+DST_NAT_DONE_BIT = int(ConntrackStatus.DST_NAT_DONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +212,7 @@ def conntrack_table(entries: Iterable[ConntrackEntry] = ()) -> ConntrackTable:
 
 
 def _is_confirmed(entry: ConntrackEntry) -> bool:
-    return bool(int(entry.status) & _CONFIRMED)
+    return bool(int(entry.status) & CONFIRMED_BIT)
 
 
 def lookup(table: ConntrackTable, t: ConnTuple) -> tuple[ConntrackEntry, bool] | None:

@@ -55,6 +55,10 @@ from netsim.netfilter.compiled import (
     first_match_index,
 )
 from netsim.netfilter.conntrack import (
+    CONFIRMED_BIT,
+    DST_NAT_DONE_BIT,
+    SEEN_REPLY_BIT,
+    SRC_NAT_DONE_BIT,
     ConntrackEntry,
     ConntrackStatus,
     ConntrackTable,
@@ -93,12 +97,6 @@ __all__ = [
 
 Verdict: TypeAlias = Literal["ACCEPT", "DROP", "REJECT"]
 Step: TypeAlias = Literal["raw", "conntrack", "mangle", "nat", "filter", "security", "confirm"]
-
-# status bits as plain ints: ``int(status) & bit`` stays in C (IntFlag's operators do not)
-_CONFIRMED = int(ConntrackStatus.CONFIRMED)
-_SEEN_REPLY = int(ConntrackStatus.SEEN_REPLY)
-_SRC_NAT_DONE = int(ConntrackStatus.SRC_NAT_DONE)
-_DST_NAT_DONE = int(ConntrackStatus.DST_NAT_DONE)
 
 #: nf_ip_hook_priorities: RAW -300, CONNTRACK -200, MANGLE -150, NAT_DST -100,
 #: FILTER 0, SECURITY 50, NAT_SRC 100, CONNTRACK_CONFIRM INT_MAX.
@@ -141,7 +139,7 @@ def _conntrack_in(b: Branch) -> None:
     if t is None:
         return  # not trackable: the rules see INVALID
     found = lookup(b.conntrack, t)
-    if found is not None and not int(found[0].status) & _CONFIRMED:
+    if found is not None and not int(found[0].status) & CONFIRMED_BIT:
         found = None  # another packet's unconfirmed entry (a trace left unfinished): start over
     if found is None:
         if not can_start_connection(t):
@@ -153,7 +151,7 @@ def _conntrack_in(b: Branch) -> None:
     if is_reply:
         entry = with_status(entry, ConntrackStatus.SEEN_REPLY)
         ctinfo: Literal["NEW", "ESTABLISHED", "ESTABLISHED_REPLY"] = "ESTABLISHED_REPLY"
-    elif int(entry.status) & _SEEN_REPLY:
+    elif int(entry.status) & SEEN_REPLY_BIT:
         entry = with_status(entry, ConntrackStatus.ASSURED)
         ctinfo = "ESTABLISHED"
     else:
@@ -218,7 +216,7 @@ def _nat(env: WalkEnv, b: Branch) -> list[Branch]:
     """The nat hook: walk nat for an undecided NEW connection, then translate."""
     if "nat" not in env.rules.tables or b.entry is None or b.packet.ctinfo == "UNTRACKED":
         return [b]
-    done_bit = _SRC_NAT_DONE if env.manip == "SRC" else _DST_NAT_DONE
+    done_bit = SRC_NAT_DONE_BIT if env.manip == "SRC" else DST_NAT_DONE_BIT
     branches = [b]
     if b.packet.ctinfo == "NEW" and not int(b.entry.status) & done_bit:
         branches = run_table(env, "nat", b)
@@ -233,7 +231,7 @@ def _nat(env: WalkEnv, b: Branch) -> list[Branch]:
 
 def _confirm(b: Branch) -> None:
     """``nf_conntrack_confirm``: the entry is now in the table for good."""
-    if b.entry is not None and not int(b.entry.status) & _CONFIRMED:
+    if b.entry is not None and not int(b.entry.status) & CONFIRMED_BIT:
         b.set_entry(with_status(b.entry, ConntrackStatus.CONFIRMED))
 
 
@@ -264,7 +262,7 @@ def _attached(packet: Packet, conntrack: ConntrackTable) -> tuple[Packet, Conntr
 
 def _outcome(b: Branch) -> HookOutcome:
     conntrack = b.conntrack
-    if b.verdict is not None and b.entry is not None and not int(b.entry.status) & _CONFIRMED:
+    if b.verdict is not None and b.entry is not None and not int(b.entry.status) & CONFIRMED_BIT:
         conntrack = without(conntrack, b.entry)  # the unconfirmed entry dies with the packet
     return HookOutcome(
         probability=b.probability,

@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
 from netsim.errors import UnsupportedError
-from netsim.netfilter.conntrack import ConntrackEntry, ConntrackStatus
+from netsim.netfilter.conntrack import DST_NAT_BIT, SRC_NAT_BIT, ConntrackEntry, ConntrackStatus
 from netsim.netfilter.packet import ICMP, PORT_PROTOCOLS, SCTP, TCP, UDP, Packet
 from netsim.netfilter.ruleset import (
     AddressType,
@@ -382,17 +382,13 @@ def ct_state_of(packet: Packet, entry: ConntrackEntry | None) -> str:
     return _CTINFO_STATES[packet.ctinfo]
 
 
-_SRC_NAT = int(ConntrackStatus.SRC_NAT)
-_DST_NAT = int(ConntrackStatus.DST_NAT)
-
-
 def _ct_states(packet: Packet, entry: ConntrackEntry | None) -> set[str]:
     states = {ct_state_of(packet, entry)}
     if entry is not None and packet.ctinfo != "UNTRACKED":
-        status = int(entry.status)  # plain int: IntFlag's ``&`` is slow
-        if status & _SRC_NAT:
+        status = int(entry.status)
+        if status & SRC_NAT_BIT:
             states.add("SNAT")
-        if status & _DST_NAT:
+        if status & DST_NAT_BIT:
             states.add("DNAT")
     return states
 

@@ -30,6 +30,8 @@ from ipaddress import IPv4Address
 from typing import Literal, TypeAlias
 
 from netsim.netfilter.conntrack import (
+    DST_NAT_BIT,
+    SRC_NAT_BIT,
     ConntrackEntry,
     ConntrackStatus,
     ConntrackTable,
@@ -136,10 +138,6 @@ def request_of(target: NatTarget, ctx: HookContext) -> NatRequest | None:
             if address is None:
                 return None
             return _from_ports("REDIRECT", address, target.to_ports)
-
-
-_SRC_NAT = int(ConntrackStatus.SRC_NAT)  # plain ints: IntFlag's ``&`` is slow
-_DST_NAT = int(ConntrackStatus.DST_NAT)
 
 
 def current_tuple(entry: ConntrackEntry) -> ConnTuple:
@@ -281,9 +279,9 @@ def translate(packet: Packet, entry: ConntrackEntry, manip: Manip, is_reply: boo
     >>> str(p.src), p.sport
     ('10.96.0.10', 80)
     """
-    bit = _SRC_NAT if manip == "SRC" else _DST_NAT
+    bit = SRC_NAT_BIT if manip == "SRC" else DST_NAT_BIT
     if is_reply:
-        bit = _DST_NAT if manip == "SRC" else _SRC_NAT
+        bit = DST_NAT_BIT if manip == "SRC" else SRC_NAT_BIT
     if not int(entry.status) & bit:
         return packet
     target = inverted(entry.original if is_reply else entry.reply)

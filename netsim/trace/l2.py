@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from ipaddress import IPv4Address
 from operator import attrgetter
+from typing import TypeVar
 
 from netsim.dataplane.devices import (
     Dataplane,
@@ -65,6 +66,9 @@ __all__ = [
 _IP_INT = attrgetter("ip._ip")  # IPv4Address keeps its integer in the slot ``_ip``
 _MAC = attrgetter("mac")
 _IS_SELF = attrgetter("is_self")
+K = TypeVar("K")
+V = TypeVar("V")
+E = TypeVar("E", Neighbor, FdbEntry)
 _STANDALONE = (InterfaceKind.LOOPBACK, InterfaceKind.VXLAN)  # no layer-2 neighbours
 
 
@@ -342,6 +346,19 @@ def cable_peer(index: L2Index, device: InterfaceRef) -> InterfaceRef | None:
     return index.cables.get(device)
 
 
+def _grouped(keys: Iterable[K], values: Iterable[V]) -> dict[K, list[V]]:
+    """``values`` listed under their keys, in order."""
+    grouped: dict[K, list[V]] = {}
+    for key, value in zip(keys, values, strict=True):
+        grouped.setdefault(key, []).append(value)
+    return grouped
+
+
+def _kept(block: tuple[E, ...], numbers: Iterable[int], shared: SharedEntries) -> list[E]:
+    """The block's entries at ``numbers`` that the namespace holds (all but its own)."""
+    return [block[i] for i in numbers if i != shared.index]
+
+
 class SharedBlock:
     """Indexes of one block of entries every node shares (:class:`SharedEntries`), made once.
 
@@ -353,14 +370,8 @@ class SharedBlock:
     def __init__(self, shared: SharedEntries) -> None:
         self.neighbors = shared.neighbors
         self.fdb = shared.fdb
-        by_ip: dict[int, list[int]] = {}
-        for number, key in enumerate(map(_IP_INT, shared.neighbors)):
-            by_ip.setdefault(key, []).append(number)
-        by_mac: dict[str, list[int]] = {}
-        for number, mac in enumerate(map(_MAC, shared.fdb)):
-            by_mac.setdefault(mac, []).append(number)
-        self.neighbors_by_ip = by_ip
-        self.fdb_by_mac = by_mac
+        self.neighbors_by_ip = _grouped(map(_IP_INT, shared.neighbors), range(len(self.neighbors)))
+        self.fdb_by_mac = _grouped(map(_MAC, shared.fdb), range(len(self.fdb)))
         self.has_bridge_entries = not all(map(_IS_SELF, shared.fdb))
 
 
@@ -400,20 +411,14 @@ class NeighborTables:
         self._bridge_fdb: dict[tuple[str, str], FdbEntry] | None = None
 
     def _first_neighbor(self, ip: IPv4Address) -> Neighbor | None:
-        key = int(ip)
         shared = self.ns.shared
         if self._by_ip is None:
             own = self.ns.neighbors if shared is None else shared.own_neighbors
-            by_ip: dict[int, list[Neighbor]] = {}
-            for entry_key, entry in zip(map(_IP_INT, own), own, strict=True):
-                by_ip.setdefault(entry_key, []).append(entry)
-            self._by_ip = by_ip
-        found = self._by_ip.get(key, [])
+            self._by_ip = _grouped(map(_IP_INT, own), own)
+        found = self._by_ip.get(int(ip), [])
         if shared is not None:
             block = shared_block(self._blocks, shared)
-            found = found + [
-                block.neighbors[i] for i in block.neighbors_by_ip.get(key, ()) if i != shared.index
-            ]
+            found = found + _kept(block.neighbors, block.neighbors_by_ip.get(int(ip), ()), shared)
         if len(found) <= 1:
             return found[0] if found else None
         return next(n for n in self.ns.neighbors if n.ip == ip)  # several: the first in order
@@ -429,16 +434,11 @@ class NeighborTables:
         shared = self.ns.shared
         if self._by_mac is None:
             own = self.ns.fdb if shared is None else shared.own_fdb
-            by_mac: dict[str, list[FdbEntry]] = {}
-            for entry in own:
-                by_mac.setdefault(entry.mac, []).append(entry)
-            self._by_mac = by_mac
+            self._by_mac = _grouped(map(_MAC, own), own)
         found = self._by_mac.get(mac, [])
         if shared is not None:
             block = shared_block(self._blocks, shared)
-            found = found + [
-                block.fdb[i] for i in block.fdb_by_mac.get(mac, ()) if i != shared.index
-            ]
+            found = found + _kept(block.fdb, block.fdb_by_mac.get(mac, ()), shared)
         if len(found) <= 1:
             return found[0] if found else None
         return next(e for e in self.ns.fdb if e.mac == mac)  # several: the first in order
