@@ -273,7 +273,7 @@ def _allocate_in_memory(
     return _allocation(_interface(n, r.subnet), r.gateway, index)
 
 
-def _add_in_memory(
+def add_in_memory(
     store: MemoryStore, range_set: RangeSet, container_id: str, ifname: str
 ) -> tuple[int, Range]:
     """``allocate(store, [range_set], container_id, ifname)`` for the cluster simulator:

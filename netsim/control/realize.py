@@ -32,7 +32,7 @@ from netsim.control.endpoints import endpoint_slices_for, index_pods
 from netsim.control.hostlocal import (
     MemoryStore,
     RangeSet,
-    _add_in_memory,
+    add_in_memory,
     allocate,
     canonicalize_range_set,
 )
@@ -239,7 +239,7 @@ def _attach_pods(
                 assert isinstance(address, ipaddress.IPv4Interface)
                 ips[i], prefix_lens[i] = address.ip, address.network.prefixlen
             else:  # allocate() without its result's objects
-                n, taken_from = _add_in_memory(store, ranges[0], sandbox, POD_IFNAME)
+                n, taken_from = add_in_memory(store, ranges[0], sandbox, POD_IFNAME)
                 assert taken_from._v4
                 ips[i], prefix_lens[i] = IPv4Address(n), taken_from.subnet.prefixlen
         except IPAMError as exc:

@@ -55,7 +55,7 @@ from netsim.dataplane.routing_table import _check_routes
 from netsim.dataplane.underlay import add_clients, add_router, add_segments, attach
 from netsim.dataplane.vxlan import VXLAN
 from netsim.errors import InputError, TopologyError
-from netsim.naming import host_veth_name, node_netns_id, pod_netns_id
+from netsim.naming import node_netns_id, pod_netns_id
 
 __all__ = ["POD_NETWORK_MODES", "build_dataplane", "cni_add_order"]
 
@@ -189,9 +189,7 @@ def _reserve_pod_devices(
             entry = (node_ns, set(), pods_of[node_name], gateways, set(gateways))
             seen[node_name] = entry
         node_ns, veths, pods, gateways, gateway_set = entry
-        veth = host_veth_name(pod.container_id)
-        if veth in veths or veth in node_ns.interfaces:
-            veth = ctx.free_veth_name(node_ns, pod.container_id, veths)
+        veth = ctx.free_veth_name(node_ns, pod.container_id, veths)
         veths.add(veth)
         netns = pod_netns_id(pod.key)
         mac_for(netns, POD_IFNAME)

@@ -11,7 +11,7 @@ import pytest
 from netsim.control import endpoints, realize, workloads
 from netsim.control.hostlocal import (
     MemoryStore,
-    _add_in_memory,
+    add_in_memory,
     allocate,
     canonicalize_range_set,
 )
@@ -88,7 +88,7 @@ def test_add_in_memory_is_allocate() -> None:
         except IPAMError as exc:
             expected = exc.msg
         try:
-            n, taken_from = _add_in_memory(fast, range_set, cid, "eth0")
+            n, taken_from = add_in_memory(fast, range_set, cid, "eth0")
             got: object = f"{ipaddress.IPv4Address(n)}/{taken_from.subnet.prefixlen}"
         except IPAMError as exc:
             got = exc.msg
