@@ -30,10 +30,20 @@ The dataplane (:mod:`netsim.dataplane`) names namespaces, devices and graph node
   (random in the plugin), here the first 8 hex digits of SHA-256 of
   ``veth/<container id>/<attempt>``; a name already taken on the node retries
   with the next attempt, as the plugin retries on ``EEXIST``.
-* ``interface_mac(netns_id, ifname)``: a locally administered unicast MAC like
-  the kernel's random ones (first octet: bit 1 set, bit 0 clear), the first six
-  bytes of SHA-256 of ``<netns id>/<ifname>/<attempt>``; a MAC already used in the
-  dataplane retries with the next attempt.
+* ``pod_mac(ip)`` and ``pod_host_mac(ip)``: the MACs of a pod's veth pair,
+  ``0a:58:`` (the pod's ``eth0``) or ``0a:59:`` (its host-side end) followed by
+  the four bytes of the pod's IPv4 address. ``0a:58`` is the prefix the
+  reference plugins used when they set a container's MAC from its IP
+  (``SetHWAddrByIP``, ``PrivateMACPrefix``); today's bridge plugin lets the
+  kernel pick random ones. Pod IPs are unique in the cluster, so these MACs are
+  too, without a lookup: a pod's devices can be made when its node is first
+  needed.
+* ``interface_mac(netns_id, ifname)``: every other device's MAC, a locally
+  administered unicast MAC like the kernel's random ones (first octet: bit 1
+  set, bit 0 clear), the first six bytes of SHA-256 of
+  ``<netns id>/<ifname>/<attempt>``; a MAC already used in the dataplane, or
+  one that starts like a pod's (:func:`is_pod_mac`), retries with the next
+  attempt.
 * ``external_segment_name(cidr)``: ``external-<cidr>``, the segment of external
   clients outside every underlay subnet; ``switch_port_name(n)``: ``swp<n>``.
 * graph node ids: a namespace's is its netns id; a device's is
@@ -48,7 +58,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "K8S_RAND_ALPHABET",
@@ -61,10 +71,13 @@ __all__ = [
     "fnv32a",
     "host_veth_name",
     "interface_mac",
+    "is_pod_mac",
     "kube_proxy_chain_hash",
     "kube_proxy_node_id",
     "node_netns_id",
     "node_port_node_id",
+    "pod_host_mac",
+    "pod_mac",
     "pod_netns_id",
     "pod_netns_name",
     "pod_template_hash",
@@ -230,6 +243,38 @@ def interface_mac(netns_id: str, ifname: str, attempt: int = 0) -> str:
     digest = bytearray(hashlib.sha256(f"{netns_id}/{ifname}/{attempt}".encode()).digest()[:6])
     digest[0] = (digest[0] & 0xFC) | 0x02  # locally administered (bit 1), unicast (bit 0 clear)
     return digest.hex(":")
+
+
+# The MAC prefixes of a pod's eth0 and of its host-side veth (see the module docstring).
+_POD_MAC_PREFIX: Final = "0a:58:"
+_POD_HOST_MAC_PREFIX: Final = "0a:59:"
+
+
+def pod_mac(ip: int) -> str:
+    """The MAC of the ``eth0`` of the pod with IPv4 address ``ip`` (as an int).
+
+    >>> pod_mac(0x0AF40105)  # 10.244.1.5
+    '0a:58:0a:f4:01:05'
+    """
+    return _POD_MAC_PREFIX + ip.to_bytes(4, "big").hex(":")
+
+
+def pod_host_mac(ip: int) -> str:
+    """The MAC of the host-side veth of the pod with IPv4 address ``ip`` (as an int).
+
+    >>> pod_host_mac(0x0AF40105)
+    '0a:59:0a:f4:01:05'
+    """
+    return _POD_HOST_MAC_PREFIX + ip.to_bytes(4, "big").hex(":")
+
+
+def is_pod_mac(mac: str) -> bool:
+    """Whether ``mac`` is in the space :func:`pod_mac` and :func:`pod_host_mac` use.
+
+    >>> is_pod_mac("0a:59:0a:f4:01:05"), is_pod_mac("82:f0:8a:d6:dc:05")
+    (True, False)
+    """
+    return mac.startswith((_POD_MAC_PREFIX, _POD_HOST_MAC_PREFIX))
 
 
 def external_segment_name(cidr: str) -> str:

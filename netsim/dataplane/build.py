@@ -163,18 +163,17 @@ def _reserve_pod_devices(
     pods_of: dict[str, list[PodState]],
     groups: dict[str, str | None],
 ) -> list[PodState]:
-    """Step 4 without its namespaces: each node's ``cni0``, the host-side veth names and
-    the MACs, in the order ADD would hand them out; each pod joins its node's group.
+    """Step 4 without its namespaces: each node's ``cni0`` (its MAC is taken in the order
+    ADD would make the bridges); each pod joins its node's group. The pods' veth names
+    (unique per node) and MACs (:func:`netsim.naming.pod_mac`) are made with their node.
 
     Returns:
         The first pod of each kind of pod table, in order (see :func:`_check_pod_routes`).
     """
     nodes = ctx.state.nodes
-    mac_for = ctx.mac_for
-    # per node: its namespace, the veth names handed out, its pods, and the gateways of
-    # its pods' routes (as ints, -1 for none; as a set too)
-    seen: dict[str, tuple[NamespaceDraft, set[str], list[PodState], list[int], set[int]]] = {}
-    kinds: set[tuple[object, ...]] = set()
+    # per node: its pods, and the gateways of its pods' routes (as ints)
+    seen: dict[str, tuple[list[PodState], set[int]]] = {}
+    kinds: set[tuple[str, int, int, int | None]] = set()
     firsts: list[PodState] = []
     for pod in order:
         node_name = pod.node
@@ -185,22 +184,17 @@ def _reserve_pod_devices(
             node_ns = ctx.namespaces[node_netns_id(node_name)]
             ensure_bridge(ctx, node_ns, node, mode)
             routes = _pod_routes(ctx, mode, node)
-            gateways = [int(r.gateway) if r.gateway is not None else -1 for r in routes]
-            entry = (node_ns, set(), pods_of[node_name], gateways, set(gateways))
-            seen[node_name] = entry
-        node_ns, veths, pods, gateways, gateway_set = entry
-        veth = ctx.free_veth_name(node_ns, pod.container_id, veths)
-        veths.add(veth)
-        netns = pod_netns_id(pod.key)
-        mac_for(netns, POD_IFNAME)
-        mac_for(node_ns.id, veth)
-        pods.append(pod)
-        groups[netns] = node_name
-        # The pod's kind of table: its node, subnet, and which gateways its address is.
+            gateways = {int(r.gateway) for r in routes if r.gateway is not None}
+            entry = seen[node_name] = (pods_of[node_name], gateways)
+        entry[0].append(pod)
+        groups[pod_netns_id(pod.pod.key)] = node_name
+        # The pod's kind of table: its node, subnet, and which gateway its address is.
         ip, prefix_len = int(pod.ip), pod.prefix_len
-        network = ip >> (32 - prefix_len) if prefix_len else 0
-        is_gateway = tuple(ip == gateway for gateway in gateways) if ip in gateway_set else None
-        kind = (node_name, network, prefix_len, is_gateway)
+        kind: tuple[str, int, int, int | None]
+        if ip in entry[1]:
+            kind = (node_name, ip >> (32 - prefix_len), prefix_len, ip)
+        else:
+            kind = (node_name, ip >> (32 - prefix_len) if prefix_len else 0, prefix_len, None)
         if kind not in kinds:
             kinds.add(kind)
             firsts.append(pod)

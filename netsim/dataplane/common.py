@@ -28,7 +28,7 @@ from netsim.control.state import ClusterState, NodeState, PodState
 from netsim.dataplane.devices import InterfaceKind, NamespaceKind, SysctlName
 from netsim.dataplane.draft import BuildContext, NamespaceDraft
 from netsim.dataplane.routing import DEFAULT_DST, Route
-from netsim.naming import node_netns_id, pod_netns_id, pod_netns_name
+from netsim.naming import node_netns_id, pod_host_mac, pod_mac, pod_netns_id, pod_netns_name
 
 __all__ = [
     "CNI_BRIDGE",
@@ -164,9 +164,10 @@ def attach_pod(
         pod_netns_id(pod.key), NamespaceKind.POD, pod.key, name=pod_netns_name(pod.container_id)
     )
     host_veth = ctx.free_veth_name(node_ns, pod.container_id)
-    ctx.add_veth_pair(pod_ns, POD_IFNAME, node_ns, host_veth, mtu)
+    ip = int(pod.ip)
+    ctx.add_veth_pair(pod_ns, POD_IFNAME, node_ns, host_veth, mtu, (pod_mac(ip), pod_host_mac(ip)))
     node_ns.enslave(host_veth, CNI_BRIDGE, hairpin=True)
-    pod_ns.add_address(POD_IFNAME, IPv4Interface((int(pod.ip), pod.prefix_len)))
+    pod_ns.add_address(POD_IFNAME, IPv4Interface((ip, pod.prefix_len)))
     for route in ctx.share(("pod-routes", node.name), lambda: mode.pod_routes(ctx, node)):
         pod_ns.add_route(route)
     return pod_ns

@@ -51,7 +51,7 @@ from netsim.dataplane.devices import (
 from netsim.dataplane.namespace_draft import InterfaceDraft, NamespaceDraft, RemoteBlock
 from netsim.dataplane.routing import LOOPBACK_DEV, address_routes
 from netsim.errors import TopologyError
-from netsim.naming import host_veth_name, interface_mac
+from netsim.naming import host_veth_name, interface_mac, is_pod_mac
 
 __all__ = ["BuildContext", "InterfaceDraft", "NamespaceDraft", "RemoteBlock"]
 
@@ -122,14 +122,15 @@ class BuildContext:
         raise TopologyError(message, source=self.source, obj=obj, field=path)
 
     def mac_for(self, netns: str, ifname: str) -> str:
-        """The MAC of a device: stable, unique in the dataplane, fixed on first use."""
+        """The MAC of a device other than a pod's veth pair (:func:`netsim.naming.pod_mac`):
+        stable, unique in the dataplane, fixed on first use."""
         key = (netns, ifname)
         mac = self.macs.get(key)
         if mac is None:
             attempt = 0
             mac = interface_mac(netns, ifname)
             used = self.used_macs
-            while mac in used:
+            while mac in used or is_pod_mac(mac):
                 attempt += 1
                 mac = interface_mac(netns, ifname, attempt)
             self.macs[key] = mac
@@ -180,8 +181,10 @@ class BuildContext:
         *,
         txqueuelen: int = DEFAULT_TXQUEUELEN,
         vxlan: VxlanParams | None = None,
+        mac: str | None = None,
     ) -> InterfaceDraft:
-        """Create a device in ``ns`` (next ifindex, stable MAC) with its multicast entries."""
+        """Create a device in ``ns`` (next ifindex; ``mac``, else :meth:`mac_for`'s) with its
+        multicast entries."""
         if name in ns.interfaces:
             self.fail(f"device {name} exists twice (RTNETLINK answers: File exists)", obj=ns.label)
         device = InterfaceDraft(
@@ -189,7 +192,7 @@ class BuildContext:
             kind=kind,
             # ifindexes grow in creation order: the newest device holds the highest
             index=ns.interfaces[next(reversed(ns.interfaces))].index + 1,
-            mac=self.mac_for(ns.id, name),
+            mac=self.mac_for(ns.id, name) if mac is None else mac,
             mtu=mtu,
             qdisc=NIC_QDISC if kind is InterfaceKind.ETHERNET else "noqueue",
             txqueuelen=txqueuelen,
@@ -213,10 +216,12 @@ class BuildContext:
         b: NamespaceDraft,
         b_name: str,
         mtu: int,
+        macs: tuple[str, str] | tuple[None, None] = (None, None),
     ) -> tuple[InterfaceDraft, InterfaceDraft]:
-        """A veth pair as the CNI plugins make it (txqueuelen 0, both ends ``mtu``)."""
-        end_a = self.add_device(a, a_name, InterfaceKind.VETH, mtu, txqueuelen=0)
-        end_b = self.add_device(b, b_name, InterfaceKind.VETH, mtu, txqueuelen=0)
+        """A veth pair as the CNI plugins make it (txqueuelen 0, both ends ``mtu``; ``macs``:
+        the ends' MACs, else :meth:`mac_for`'s)."""
+        end_a = self.add_device(a, a_name, InterfaceKind.VETH, mtu, txqueuelen=0, mac=macs[0])
+        end_b = self.add_device(b, b_name, InterfaceKind.VETH, mtu, txqueuelen=0, mac=macs[1])
         end_a.peer = VethPeer(b.id, b_name, end_b.index, a.nsid_for(b.id), b.name)
         end_b.peer = VethPeer(a.id, a_name, end_a.index, b.nsid_for(a.id), a.name)
         return end_a, end_b
