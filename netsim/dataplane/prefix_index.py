@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any, Final, TypeAlias
 
 from netsim.dataplane.routes import Route, TableName
@@ -62,40 +63,34 @@ def _ranked_groups(
     With ``local_first`` every ``local`` group comes before every ``main``
     group; without, longer prefixes come first and ``local`` wins a tie.
     """
-    max_bits = 32 if version == 4 else 128
-    buckets: dict[tuple[TableName, int], dict[int, list[Route]]] = {}
+    network_type, max_bits = (IPv4Network, 32) if version == 4 else (IPv6Network, 128)
+    # rank (sorts best first) -> (table, prefix length, routes by key)
+    buckets: dict[tuple[int, int], tuple[TableName, int, dict[int, Any]]] = {}
     for route in routes:
         dst = route.dst
-        if dst.version != version:
+        if type(dst) is not network_type:
             continue
         plen = dst.prefixlen
-        key = int(dst.network_address) >> (max_bits - plen)
-        bucket = buckets.get((route.table, plen))
+        table = route.table
+        not_local = int(table is not TableName.LOCAL)
+        rank = (not_local, -plen) if local_first else (-plen, not_local)
+        bucket = buckets.get(rank)
         if bucket is None:
-            bucket = buckets[route.table, plen] = {}
-        same = bucket.get(key)
+            bucket = buckets[rank] = (table, plen, {})
+        by_key = bucket[2]
+        key = int(dst.network_address) >> (max_bits - plen)
+        same = by_key.get(key)
         if same is None:
-            bucket[key] = [route]
+            by_key[key] = [route]
         else:
             same.append(route)
-
-    def rank(table_plen: tuple[TableName, int]) -> tuple[int, int]:
-        table_name, plen = table_plen
-        not_local = int(table_name is not TableName.LOCAL)
-        return (not_local, -plen) if local_first else (-plen, not_local)
-
-    return tuple(
-        _PrefixGroup(
-            table=table_name,
-            prefixlen=plen,
-            shift=max_bits - plen,
-            routes={
-                key: (same[0],) if len(same) == 1 else tuple(sorted(same, key=_metric))
-                for key, same in buckets[table_name, plen].items()
-            },
-        )
-        for table_name, plen in sorted(buckets, key=rank)
-    )
+    groups = []
+    for rank in sorted(buckets):
+        table, plen, by_key = buckets[rank]
+        for key, same in by_key.items():
+            by_key[key] = (same[0],) if len(same) == 1 else tuple(sorted(same, key=_metric))
+        groups.append(_PrefixGroup(table, plen, max_bits - plen, by_key))
+    return tuple(groups)
 
 
 def _metric(route: Route) -> int:

@@ -213,8 +213,8 @@ class Route:
         values = _route_values(
             dst, type, dev, gateway, proto, scope, src, metric, onlink, table, mtu
         )
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+        for set_slot, value in zip(_ROUTE_SLOT_SETTERS, values, strict=True):
+            set_slot(self, value)
 
 
 def _route_values(
@@ -229,8 +229,9 @@ def _route_values(
     onlink: object,
     table: object,
     mtu: object,
-) -> dict[str, object]:
-    """Check a route's fields as ``ip route add`` would and fill in its defaults."""
+) -> tuple[object, ...]:
+    """Check a route's fields as ``ip route add`` would and fill in its defaults (in the
+    order of Route's fields)."""
     if not isinstance(dst, IPv4Network | IPv6Network):
         raise InputError(
             f"dst must be an IPv4Network or IPv6Network, got {dst!r}; "
@@ -238,87 +239,97 @@ def _route_values(
             obj="route",
             field="dst",
         )
-    obj = f"route {_render_dst(dst)}"
-    route_type = _enum_value(RouteType, type_, obj, "type")
+    route_type = _enum_value(RouteType, type_, dst, "type")
     for name, address in (("gateway", gateway), ("src", src)):
         if address is not None and not isinstance(address, IPv4Address | IPv6Address):
             raise InputError(
                 f"must be an IPv4Address or IPv6Address, got {address!r}; "
                 "parse it with ipaddress.ip_address()",
-                obj=obj,
+                obj=_route_label(dst),
                 field=name,
             )
     if isinstance(gateway, IPv4Address | IPv6Address) and gateway.version != dst.version:
         if dst.version == 4:
             raise UnsupportedError(
-                f"{obj}: an IPv4 route via an IPv6 gateway (via inet6 {gateway}) is not modelled"
+                f"{_route_label(dst)}: an IPv4 route via an IPv6 gateway"
+                f" (via inet6 {gateway}) is not modelled"
             )
         raise InputError(
-            f"IPv{gateway.version} gateway {gateway} on an IPv6 route", obj=obj, field="gateway"
+            f"IPv{gateway.version} gateway {gateway} on an IPv6 route",
+            obj=_route_label(dst),
+            field="gateway",
         )
     if isinstance(gateway, IPv4Address | IPv6Address) and gateway.is_unspecified:
         raise InputError(
             f"gateway {gateway} means no gateway to the kernel; leave gateway unset",
-            obj=obj,
+            obj=_route_label(dst),
             field="gateway",
         )
     if isinstance(src, IPv4Address | IPv6Address) and src.version != dst.version:
         raise InputError(
-            f"IPv{src.version} src {src} on an IPv{dst.version} route", obj=obj, field="src"
+            f"IPv{src.version} src {src} on an IPv{dst.version} route",
+            obj=_route_label(dst),
+            field="src",
         )
     if dev is not None and not _is_device_name(dev):
         raise InputError(
             f"{dev!r} is not a device name (1 to {IFNAMSIZ - 1} characters, no whitespace or '/')",
-            obj=obj,
+            obj=_route_label(dst),
             field="dev",
         )
     if not isinstance(proto, str) or not proto or any(c.isspace() for c in proto):
         raise InputError(
             f"{proto!r} is not a protocol name such as 'boot', 'kernel' or 'static'",
-            obj=obj,
+            obj=_route_label(dst),
             field="proto",
         )
     if not isinstance(onlink, bool):
-        raise InputError(f"must be True or False, got {onlink!r}", obj=obj, field="onlink")
+        raise InputError(
+            f"must be True or False, got {onlink!r}", obj=_route_label(dst), field="onlink"
+        )
 
     if route_type in REJECT_TYPES:
         if gateway is not None or dev is not None:
             raise InputError(
                 f"{ERR_REJECT_NEXTHOP}; a {route_type} route has no gateway and no dev",
-                obj=obj,
+                obj=_route_label(dst),
                 field="gateway" if gateway is not None else "dev",
             )
     elif dev is None and (gateway is None or route_type is not RouteType.UNICAST):
         raise InputError(
             f"{ERR_NO_SUCH_DEVICE}: a {route_type} route needs a dev"
             + (" or a gateway" if route_type is RouteType.UNICAST else ""),
-            obj=obj,
+            obj=_route_label(dst),
             field="dev",
         )
 
     if scope is None:
         route_scope = RouteScope.GLOBAL if dst.version == 6 else _default_scope(route_type, gateway)
     else:
-        route_scope = _enum_value(RouteScope, scope, obj, "scope")
+        route_scope = _enum_value(RouteScope, scope, dst, "scope")
     if dst.version == 6 and route_scope is not RouteScope.GLOBAL:
         raise InputError(
             f"IPv6 routes have no scope (the kernel ignores scope {route_scope}); "
             "leave scope unset",
-            obj=obj,
+            obj=_route_label(dst),
             field="scope",
         )
     if dst.version == 4 and route_scope is RouteScope.HOST and gateway is not None:
         raise InputError(
-            f"{ERR_HOST_SCOPE_GATEWAY}; drop the gateway or the scope", obj=obj, field="scope"
+            f"{ERR_HOST_SCOPE_GATEWAY}; drop the gateway or the scope",
+            obj=_route_label(dst),
+            field="scope",
         )
     if onlink and dev is None:
         raise InputError(
-            f"{ERR_ONLINK_NEEDS_DEV}; name the dev the gateway is on", obj=obj, field="dev"
+            f"{ERR_ONLINK_NEEDS_DEV}; name the dev the gateway is on",
+            obj=_route_label(dst),
+            field="dev",
         )
     if onlink and gateway is None and dst.version == 4:
         raise InputError(
             f"{ERR_ONLINK_WITHOUT_GATEWAY}; onlink only applies to a gateway",
-            obj=obj,
+            obj=_route_label(dst),
             field="onlink",
         )
 
@@ -326,14 +337,16 @@ def _route_values(
         metric = IP6_RT_PRIO_USER if dst.version == 6 else 0
     if not isinstance(metric, int) or isinstance(metric, bool) or not 0 <= metric <= _MAX_METRIC:
         raise InputError(
-            f"must be an integer 0-{_MAX_METRIC}, got {metric!r}", obj=obj, field="metric"
+            f"must be an integer 0-{_MAX_METRIC}, got {metric!r}",
+            obj=_route_label(dst),
+            field="metric",
         )
     if mtu is not None and (
         not isinstance(mtu, int) or isinstance(mtu, bool) or not 1 <= mtu <= IP_MAX_MTU
     ):
         raise InputError(
             f"must be an integer 1-{IP_MAX_MTU} (the kernel's IP_MAX_MTU) or None, got {mtu!r}",
-            obj=obj,
+            obj=_route_label(dst),
             field="mtu",
         )
 
@@ -341,36 +354,44 @@ def _route_values(
         in_local = route_type in (RouteType.LOCAL, RouteType.BROADCAST)
         route_table = TableName.LOCAL if in_local else TableName.MAIN
     else:
-        route_table = _enum_value(TableName, table, obj, "table")
+        route_table = _enum_value(TableName, table, dst, "table")
 
-    return {
-        "dst": dst,
-        "type": route_type,
-        "dev": dev,
-        "gateway": gateway,
-        "proto": proto,
-        "scope": route_scope,
-        "src": src,
-        "metric": metric,
-        "onlink": onlink,
-        "table": route_table,
-        "mtu": mtu,
-    }
+    return (
+        dst,
+        route_type,
+        dev,
+        gateway,
+        proto,
+        route_scope,
+        src,
+        metric,
+        onlink,
+        route_table,
+        mtu,
+    )
 
 
-def _enum_value(enum: type[_E], value: object, obj: str, field_name: str) -> _E:
-    """``value`` as a member of ``enum``, or an InputError listing the choices.
+def _route_label(dst: IPNetwork) -> str:
+    """The route as error messages name it: ``route 10.244.0.0/24``."""
+    return f"route {_render_dst(dst)}"
 
-    >>> _enum_value(RouteType, "blackhole", "route", "type")
+
+def _enum_value(enum: type[_E], value: object, dst: IPNetwork, field_name: str) -> _E:
+    """``value`` as a member of ``enum``, or an InputError about the route to ``dst``
+    listing the choices.
+
+    >>> _enum_value(RouteType, "blackhole", DEFAULT_DST, "type")
     <RouteType.BLACKHOLE: 'blackhole'>
     """
+    if isinstance(value, enum):
+        return value
     if isinstance(value, str):
         try:
             return enum(value)
         except ValueError:
             pass
     choices = ", ".join(member.value for member in enum)
-    raise InputError(f"{value!r} is not one of: {choices}", obj=obj, field=field_name)
+    raise InputError(f"{value!r} is not one of: {choices}", obj=_route_label(dst), field=field_name)
 
 
 def _is_device_name(dev: object) -> bool:
@@ -547,20 +568,18 @@ def _kernel_route(dst: IPv4Network, route_type: RouteType, dev: str, src: IPv4Ad
     """``Route(dst, type=route_type, dev=dev, proto="kernel", src=src)`` without its checks,
     which a kernel route with a valid device name always passes."""
     route: Route = object.__new__(Route)
-    in_local = route_type in (RouteType.LOCAL, RouteType.BROADCAST)
-    values = (
-        dst,
-        route_type,
-        dev,
-        None,  # gateway
-        KERNEL_PROTO,
-        _default_scope(route_type, None),
-        src,
-        0,  # metric
-        False,  # onlink
-        TableName.LOCAL if in_local else TableName.MAIN,
-        None,  # mtu
-    )
-    for set_slot, value in zip(_ROUTE_SLOT_SETTERS, values, strict=True):
-        set_slot(route, value)
+    set_dst, set_type, set_dev, set_gateway, set_proto, set_scope = _ROUTE_SLOT_SETTERS[:6]
+    set_src, set_metric, set_onlink, set_table, set_mtu = _ROUTE_SLOT_SETTERS[6:]
+    set_dst(route, dst)
+    set_type(route, route_type)
+    set_dev(route, dev)
+    set_gateway(route, None)
+    set_proto(route, KERNEL_PROTO)
+    set_scope(route, _default_scope(route_type, None))
+    set_src(route, src)
+    set_metric(route, 0)
+    set_onlink(route, False)
+    in_local = route_type is RouteType.LOCAL or route_type is RouteType.BROADCAST
+    set_table(route, TableName.LOCAL if in_local else TableName.MAIN)
+    set_mtu(route, None)
     return route
