@@ -187,7 +187,8 @@ def _next_stop(trace: Trace, number: int, position: int) -> str:
 
 
 def _mac(dataplane: Dataplane | None, netns: str, ifname: str) -> str:
-    """The device's MAC: the dataplane's, else the naming scheme's first attempt."""
+    """The device's MAC: the dataplane's, else a stand-in (:func:`interface_mac`'s first
+    attempt, which is not the MAC of a pod's veth pair: see :func:`netsim.naming.pod_mac`)."""
     if dataplane is not None:
         namespace = dataplane.namespaces.get(netns)
         if namespace is not None and ifname in namespace.interfaces:
