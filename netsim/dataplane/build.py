@@ -20,11 +20,12 @@ what the kernel would refuse to configure is.
 
 At scale (5,000 nodes, 150,000 pods) step 4 and the freezing of node and pod
 namespaces are deferred (:mod:`netsim.dataplane.lazy`): the build fixes now
-everything whose order is global (device MACs, unique in the dataplane, are
-handed out in the order above; the host-side veth names) and checks every
-route now, so a route the kernel would refuse is still an error of
-``build_dataplane``; a node's namespace and its pods' are made on first
-access. Nodes share their routes to the other nodes' podCIDRs
+everything whose order is global (the MACs of every device but the pods'
+veth pairs, unique in the dataplane, are handed out in the order above; a
+pod's are made from its IP, see :func:`netsim.naming.pod_mac`) and checks
+every route now, so a route the kernel would refuse is still an error of
+``build_dataplane``; a node's namespace and its pods' (with their host-side
+veth names, unique per node) are made on first access. Nodes share their routes to the other nodes' podCIDRs
 (:mod:`netsim.dataplane.shared`). The result equals :func:`build_dataplane_eager`'s.
 """
 
