@@ -20,7 +20,7 @@ from netsim.dataplane.devices import (
 )
 from netsim.dataplane.graph import broadcast_domains
 from netsim.dataplane.routing import DEFAULT_DST, lookup_route
-from netsim.naming import node_netns_id, pod_netns_id
+from netsim.naming import is_pod_mac, node_netns_id, pod_host_mac, pod_mac, pod_netns_id
 from tests.dataplane.clusters import cluster, pod
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -53,7 +53,8 @@ def clusters(draw: st.DrawFn, mode: str, **extra: Any) -> ClusterState:
 
 
 def check_common(dataplane: Dataplane) -> None:
-    """MACs and addresses unique; every pod attached with its IP and default route."""
+    """MACs and addresses unique, a pod's veth pair's MACs from its IP and no other MAC in
+    their space; every pod attached with its IP and default route."""
     macs = Counter(
         d.mac
         for ns in dataplane.namespaces.values()
@@ -61,6 +62,7 @@ def check_common(dataplane: Dataplane) -> None:
         if d.mac != LOOPBACK_MAC
     )
     assert max(macs.values(), default=1) == 1
+    pod_macs = {mac for mac in macs if is_pod_mac(mac)}  # each must be a pod's, below
     owners: dict[IPv4Address, str] = {}
     for ns in dataplane.namespaces.values():
         for device in ns.interfaces.values():
@@ -76,9 +78,17 @@ def check_common(dataplane: Dataplane) -> None:
             continue
         ns = dataplane.namespaces[netns]
         assert ns.interfaces["eth0"].addresses[0].ip == pod_state.ip
+        assert pod_state.ip is not None
+        eth0, ip = ns.interfaces["eth0"], int(pod_state.ip)
+        assert eth0.mac == pod_mac(ip) and eth0.peer is not None
+        host_end = dataplane.namespaces[eth0.peer.netns].interfaces[eth0.peer.ifname]
+        assert host_end.mac == pod_host_mac(ip)
+        pod_macs.discard(eth0.mac)
+        pod_macs.discard(host_end.mac)
         default = lookup_route(ns.routes, IPv4Address("8.8.8.8"))
         assert default is not None and default.dst == DEFAULT_DST
         assert default.gateway == state.nodes[pod_state.node].gateway
+    assert not pod_macs, f"devices other than pods' veths with pod MACs: {pod_macs}"
 
 
 @SETTINGS
