@@ -25,8 +25,9 @@ veth pairs, unique in the dataplane, are handed out in the order above; a
 pod's are made from its IP, see :func:`netsim.naming.pod_mac`) and checks
 every route now, so a route the kernel would refuse is still an error of
 ``build_dataplane``; a node's namespace and its pods' (with their host-side
-veth names, unique per node) are made on first access. Nodes share their routes to the other nodes' podCIDRs
-(:mod:`netsim.dataplane.shared`). The result equals :func:`build_dataplane_eager`'s.
+veth names, unique per node) are made on first access. Nodes share their
+routes to the other nodes' podCIDRs (:mod:`netsim.dataplane.shared`). The
+result equals :func:`build_dataplane_eager`'s.
 """
 
 from __future__ import annotations
