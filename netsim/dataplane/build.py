@@ -192,11 +192,8 @@ def _reserve_pod_devices(
         groups[pod_netns_id(pod.pod.key)] = node_name
         # The pod's kind of table: its node, subnet, and which gateway its address is.
         ip, prefix_len = int(pod.ip), pod.prefix_len
-        kind: tuple[str, int, int, int | None]
-        if ip in entry[1]:
-            kind = (node_name, ip >> (32 - prefix_len), prefix_len, ip)
-        else:
-            kind = (node_name, ip >> (32 - prefix_len) if prefix_len else 0, prefix_len, None)
+        network = ip >> (32 - prefix_len) if prefix_len else 0
+        kind = (node_name, network, prefix_len, ip if ip in entry[1] else None)
         if kind not in kinds:
             kinds.add(kind)
             firsts.append(pod)

@@ -556,6 +556,19 @@ def address_routes(address: IPv4Interface | IPv6Interface, dev: str) -> tuple[Ro
 
 # The setters of Route's slots in field order: _kernel_route fills them directly.
 _ROUTE_SLOT_SETTERS: Final = tuple(vars(Route)[f.name].__set__ for f in dataclasses.fields(Route))
+(
+    _SET_DST,
+    _SET_TYPE,
+    _SET_DEV,
+    _SET_GATEWAY,
+    _SET_PROTO,
+    _SET_SCOPE,
+    _SET_SRC,
+    _SET_METRIC,
+    _SET_ONLINK,
+    _SET_TABLE,
+    _SET_MTU,
+) = _ROUTE_SLOT_SETTERS
 
 
 def _checked_kernel_route(
@@ -568,18 +581,16 @@ def _kernel_route(dst: IPv4Network, route_type: RouteType, dev: str, src: IPv4Ad
     """``Route(dst, type=route_type, dev=dev, proto="kernel", src=src)`` without its checks,
     which a kernel route with a valid device name always passes."""
     route: Route = object.__new__(Route)
-    set_dst, set_type, set_dev, set_gateway, set_proto, set_scope = _ROUTE_SLOT_SETTERS[:6]
-    set_src, set_metric, set_onlink, set_table, set_mtu = _ROUTE_SLOT_SETTERS[6:]
-    set_dst(route, dst)
-    set_type(route, route_type)
-    set_dev(route, dev)
-    set_gateway(route, None)
-    set_proto(route, KERNEL_PROTO)
-    set_scope(route, _default_scope(route_type, None))
-    set_src(route, src)
-    set_metric(route, 0)
-    set_onlink(route, False)
+    _SET_DST(route, dst)
+    _SET_TYPE(route, route_type)
+    _SET_DEV(route, dev)
+    _SET_GATEWAY(route, None)
+    _SET_PROTO(route, KERNEL_PROTO)
+    _SET_SCOPE(route, _default_scope(route_type, None))
+    _SET_SRC(route, src)
+    _SET_METRIC(route, 0)
+    _SET_ONLINK(route, False)
     in_local = route_type is RouteType.LOCAL or route_type is RouteType.BROADCAST
-    set_table(route, TableName.LOCAL if in_local else TableName.MAIN)
-    set_mtu(route, None)
+    _SET_TABLE(route, TableName.LOCAL if in_local else TableName.MAIN)
+    _SET_MTU(route, None)
     return route
