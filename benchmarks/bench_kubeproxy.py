@@ -30,13 +30,7 @@ from typing import Any
 
 from benchmarks.synthetic import synthetic_spec
 from netsim.control import kubeproxy
-from netsim.control.kubeproxy import (
-    KubeProxyRuleset,
-    ServicePortInfo,
-    cluster_service_ports,
-    kube_proxy_node,
-    node_rules,
-)
+from netsim.control.kubeproxy import KubeProxyRuleset, node_rules
 from netsim.control.kubeproxy_cache import (
     ChunkedRuleset,
     KubeProxyCache,
@@ -45,6 +39,7 @@ from netsim.control.kubeproxy_cache import (
     ruleset_from_cache,
     update_cache,
 )
+from netsim.control.kubeproxy_ports import ServicePortInfo, cluster_service_ports, kube_proxy_node
 from netsim.control.realize import realize
 from netsim.control.state import ClusterState
 

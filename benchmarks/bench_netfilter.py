@@ -26,12 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from netsim.control.kubeproxy import (
-    EndpointInfo,
-    KubeProxyNode,
-    ServicePortInfo,
-    generate_rules,
-)
+from netsim.control.kubeproxy import generate_rules
+from netsim.control.kubeproxy_ports import EndpointInfo, KubeProxyNode, ServicePortInfo
 from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.netfilter.compiled import CompiledRuleset, compile_ruleset, first_match_index
 from netsim.netfilter.matching import HookContext

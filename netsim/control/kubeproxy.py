@@ -29,6 +29,11 @@ local-traffic detectors ClusterCIDR and NodeCIDR, ``--masquerade-all``.
 Not modelled: IPv6, ``--nodeport-addresses`` other than "all", partial syncs
 and stale-chain deletion (``-X`` lines), the InterfaceNamePrefix and
 BridgeInterface detectors.
+
+Not here: the service ports, endpoints and node the rules are written from,
+and which endpoints a node uses (:mod:`netsim.control.kubeproxy_ports`); the
+restore file around the payload (:mod:`netsim.control.kubeproxy_restore`);
+the blocks kept between syncs (:mod:`netsim.control.kubeproxy_cache`).
 """
 
 from __future__ import annotations
@@ -37,31 +42,30 @@ import functools
 import ipaddress
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from netsim.control.state import ClusterState, ServiceState
-from netsim.model.objects import EndpointSlice, ServiceType
-from netsim.model.topology import KubeProxyConfig
+from netsim.control.kubeproxy_ports import (
+    EndpointInfo,
+    KubeProxyNode,
+    ServicePortInfo,
+    categorize_endpoints,
+    cluster_service_ports,
+    kube_proxy_node,
+    service_port_key,
+)
+from netsim.control.state import ClusterState
 from netsim.naming import kube_proxy_chain_hash
 
 __all__ = [
     "KUBE_MARK_MASQ",
     "LARGE_CLUSTER_ENDPOINTS_THRESHOLD",
     "MASQUERADE_MARK",
-    "EndpointInfo",
-    "KubeProxyNode",
     "KubeProxyRuleset",
-    "ServicePortInfo",
-    "ServicePortKey",
     "ServicePortRules",
     "assemble_ruleset",
-    "cluster_service_ports",
     "generate_rules",
-    "kube_proxy_node",
     "node_rules",
-    "service_port_key",
     "service_port_rules",
-    "service_ports_of",
 ]
 
 MASQUERADE_MARK = (
@@ -79,71 +83,6 @@ KUBE_FIREWALL = "KUBE-FIREWALL"  # kubelet's chain, which kube-proxy also writes
 NODEPORTS_TAIL_COMMENT = (
     "kubernetes service nodeports; NOTE: this must be the last rule in this chain"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointInfo:
-    """One endpoint of a service port as kube-proxy's endpoint cache holds it."""
-
-    ip: ipaddress.IPv4Address
-    port: int
-    ready: bool = True
-    serving: bool = True
-    terminating: bool = False
-    node_name: str | None = None
-    zone_hints: tuple[str, ...] = ()
-
-    @property
-    def text(self) -> str:
-        """``ip:port``, the string kube-proxy sorts and hashes."""
-        return f"{self.ip}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class ServicePortInfo:
-    """One service port with everything kube-proxy reads about it."""
-
-    namespace: str
-    name: str
-    port_name: str
-    protocol: str  # lowercase: tcp, udp, sctp
-    cluster_ip: ipaddress.IPv4Address
-    port: int
-    node_port: int = 0
-    external_ips: tuple[str, ...] = ()
-    load_balancer_vips: tuple[str, ...] = ()
-    source_ranges: tuple[str, ...] = ()
-    external_policy_local: bool = False
-    internal_policy_local: bool = False
-    affinity_seconds: int | None = None  # ClientIP timeout, None without affinity
-    health_check_node_port: int = 0
-    endpoints: tuple[EndpointInfo, ...] = ()
-
-    @property
-    def name_string(self) -> str:
-        """``namespace/name[:port]``, the N of every comment and hash."""
-        base = f"{self.namespace}/{self.name}"
-        return f"{base}:{self.port_name}" if self.port_name else base
-
-    @property
-    def is_externally_accessible(self) -> bool:
-        """A NodePort, an externalIP or a LoadBalancer VIP makes it external."""
-        return bool(self.node_port or self.external_ips or self.load_balancer_vips)
-
-
-@dataclass(frozen=True, slots=True)
-class KubeProxyNode:
-    """What kube-proxy knows about the node it runs on."""
-
-    name: str
-    ip: ipaddress.IPv4Address
-    local_cidr: ipaddress.IPv4Network | None  # the local-traffic detector's CIDR, if any
-    zone: str | None = None
-    config: KubeProxyConfig = field(default_factory=KubeProxyConfig)
-    nfacct: bool = False  # 1.31+ with nfacct counters available
-    tcp_be_liberal: bool = (
-        False  # sysctl nf_conntrack_tcp_be_liberal (1.29+ drops the INVALID rule)
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,86 +135,11 @@ class ServicePortRules:
     nat_rules: tuple[str, ...]
 
 
-ServicePortKey = tuple[str, str]  # (name_string, protocol): the order kube-proxy's tests sort into
 CHAIN_HASH_CACHE_SIZE = 1 << 20  # hashes kept; 10,000 services x 15 endpoints: 160,000, 35 MiB
-_EndpointText = tuple[str, EndpointInfo]  # (``ip:port``, endpoint)
 
 # kube-proxy computes a service port's and an endpoint's chain names once, when
 # it first sees them; netsim keeps the hashes the same way, across syncs and nodes.
 _chain_hash = functools.lru_cache(maxsize=CHAIN_HASH_CACHE_SIZE)(kube_proxy_chain_hash)
-
-
-def service_port_key(sp: ServicePortInfo) -> ServicePortKey:
-    """The key service ports are written in order of: ``(namespace/name[:port], protocol)``."""
-    return (sp.name_string, sp.protocol)
-
-
-def _text_key(pair: _EndpointText) -> str:
-    return pair[0]
-
-
-def _categorize(
-    sp: ServicePortInfo, node: KubeProxyNode
-) -> tuple[list[_EndpointText], list[_EndpointText], list[_EndpointText], bool]:
-    """CategorizeEndpoints: (cluster, local, all reachable, has any endpoints).
-
-    Endpoints with the same ``ip:port`` are merged (the local one wins); each
-    list is sorted by ``ip:port`` and pairs that text with its endpoint.
-    """
-    node_name = node.name
-    seen: dict[str, EndpointInfo] = {}
-    for e in sp.endpoints:
-        text = f"{e.ip!s}:{e.port}"
-        if text not in seen or e.node_name == node_name:
-            seen[text] = e
-    endpoints = sorted(seen.items(), key=_text_key)
-    uses_cluster = not sp.internal_policy_local or sp.is_externally_accessible
-    uses_local = sp.internal_policy_local or (
-        sp.external_policy_local and sp.is_externally_accessible
-    )
-    cluster: list[_EndpointText] = []
-    local: list[_EndpointText] = []
-    has_any = False
-    if uses_cluster:
-        if _can_use_topology(endpoints, node):
-            zone = node.zone
-            cluster = [p for p in endpoints if p[1].ready and zone in p[1].zone_hints]
-        else:
-            cluster = [p for p in endpoints if p[1].ready]
-        if not cluster:
-            cluster = [p for p in endpoints if p[1].serving and p[1].terminating]
-        has_any = bool(cluster)
-    if not uses_local:
-        return cluster, local, cluster, has_any
-    local_ready = local_terminating = False
-    for _, e in endpoints:
-        if e.ready:
-            has_any = True
-            local_ready = local_ready or e.node_name == node_name
-        elif e.serving and e.terminating:
-            has_any = True
-            local_terminating = local_terminating or e.node_name == node_name
-    if local_ready:
-        local = [p for p in endpoints if p[1].node_name == node_name and p[1].ready]
-    elif local_terminating:
-        local = [
-            p
-            for p in endpoints
-            if p[1].node_name == node_name and p[1].serving and p[1].terminating
-        ]
-    if not uses_cluster:
-        return cluster, local, local, has_any
-    merged = dict(cluster)
-    merged.update(local)
-    return cluster, local, sorted(merged.items(), key=_text_key), has_any
-
-
-def _can_use_topology(endpoints: Sequence[_EndpointText], node: KubeProxyNode) -> bool:
-    """Zone hints are used when every ready endpoint has them and one names this zone."""
-    ready = [e for _, e in endpoints if e.ready]
-    if node.zone is None or not ready or any(not e.zone_hints for e in ready):
-        return False
-    return any(node.zone in e.zone_hints for e in ready)
 
 
 def generate_rules(
@@ -356,7 +220,7 @@ def service_port_rules(sp: ServicePortInfo, node: KubeProxyNode, large: bool) ->
         f"KUBE-EXT-{h}",
         f"KUBE-FW-{h}",
     )
-    cluster, local, reachable, has_endpoints = _categorize(sp, node)
+    cluster, local, reachable, has_endpoints = categorize_endpoints(sp, node)
     uses_cluster = not sp.internal_policy_local or sp.is_externally_accessible
     uses_local = sp.internal_policy_local or (
         sp.external_policy_local and sp.is_externally_accessible
@@ -515,7 +379,7 @@ def _write_dispatch(
     nat_rules: list[str],
     sp: ServicePortInfo,
     chain: str,
-    endpoints: Sequence[_EndpointText],
+    endpoints: Sequence[tuple[str, EndpointInfo]],  # (``ip:port``, endpoint)
     seps: Mapping[str, str],
     large: bool,
 ) -> None:
@@ -541,89 +405,6 @@ def _write_dispatch(
             )
         else:
             nat_rules.append(f"{head} -j {sep}")
-
-
-def service_ports_of(state: ClusterState, service: ServiceState) -> list[ServicePortInfo]:
-    """The service ports kube-proxy programs for a realized Service (none when headless)."""
-    return _service_ports(service, state.slices_for(service))
-
-
-def cluster_service_ports(state: ClusterState) -> list[ServicePortInfo]:
-    """The service ports kube-proxy programs for every Service of a realized cluster."""
-    return [sp for svc in state.services.values() for sp in service_ports_of(state, svc)]
-
-
-def _service_ports(service: ServiceState, slices: Sequence[EndpointSlice]) -> list[ServicePortInfo]:
-    """The service ports of ``service`` whose endpoints are in ``slices`` (its own slices)."""
-    svc = service.service
-    if service.cluster_ip is None or svc.type == ServiceType.EXTERNAL_NAME:
-        return []
-    external = svc.type in (ServiceType.NODE_PORT, ServiceType.LOAD_BALANCER)
-    result = []
-    for port_state in service.ports:
-        port = port_state.port
-        endpoints = []
-        for eps in slices:
-            for ep_port in eps.ports:
-                if (ep_port.name or "") != (port.name or "") or ep_port.protocol != port.protocol:
-                    continue
-                endpoints += [
-                    EndpointInfo(
-                        ip=e.address,
-                        port=ep_port.port,
-                        ready=e.ready,
-                        serving=e.serving,
-                        terminating=e.terminating,
-                        node_name=e.node_name,
-                        zone_hints=e.hints_zones,
-                    )
-                    for e in eps.endpoints
-                ]
-        result.append(
-            ServicePortInfo(
-                namespace=svc.namespace,
-                name=svc.name,
-                port_name=port.name or "",
-                protocol=str(port.protocol).lower(),
-                cluster_ip=service.cluster_ip,
-                port=port.port,
-                node_port=port_state.node_port or 0,
-                external_ips=tuple(str(ip) for ip in svc.external_ips),
-                load_balancer_vips=(
-                    tuple(str(ip) for ip in svc.load_balancer_ingress)
-                    if svc.type == ServiceType.LOAD_BALANCER
-                    else ()
-                ),
-                source_ranges=tuple(str(r) for r in svc.load_balancer_source_ranges),
-                external_policy_local=external and svc.external_traffic_policy == "Local",
-                internal_policy_local=svc.internal_traffic_policy == "Local",
-                affinity_seconds=(
-                    svc.session_affinity_timeout if svc.session_affinity == "ClientIP" else None
-                ),
-                health_check_node_port=service.health_check_node_port or 0,
-                endpoints=tuple(endpoints),
-            )
-        )
-    return result
-
-
-def kube_proxy_node(state: ClusterState, node_name: str) -> KubeProxyNode:
-    """What kube-proxy knows about ``node_name`` of a realized cluster."""
-    topology = state.topology
-    node = state.nodes[node_name]
-    detector = topology.kube_proxy.detect_local
-    local_cidr = {
-        "ClusterCIDR": topology.cluster_cidr,
-        "NodeCIDR": node.pod_cidr,
-        "None": None,
-    }[detector]
-    return KubeProxyNode(
-        name=node_name,
-        ip=node.ip,
-        local_cidr=local_cidr,
-        zone=node.node.zone,
-        config=topology.kube_proxy,
-    )
 
 
 def node_rules(state: ClusterState, node_name: str) -> KubeProxyRuleset:

@@ -33,14 +33,16 @@ from types import MappingProxyType
 
 from netsim.control.kubeproxy import (
     LARGE_CLUSTER_ENDPOINTS_THRESHOLD,
-    KubeProxyNode,
     KubeProxyRuleset,
-    ServicePortInfo,
-    ServicePortKey,
     ServicePortRules,
     assemble_ruleset,
-    service_port_key,
     service_port_rules,
+)
+from netsim.control.kubeproxy_ports import (
+    KubeProxyNode,
+    ServicePortInfo,
+    ServicePortKey,
+    service_port_key,
 )
 
 __all__ = [

@@ -23,13 +23,12 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
-from netsim.control.kubeproxy import (
+from netsim.control.kubeproxy import generate_rules, node_rules
+from netsim.control.kubeproxy_ports import (
     KubeProxyNode,
     ServicePortInfo,
     cluster_service_ports,
-    generate_rules,
     kube_proxy_node,
-    node_rules,
 )
 from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.control.state import ClusterState

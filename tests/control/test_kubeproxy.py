@@ -9,20 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from netsim.control.kubeproxy import (
-    EndpointInfo,
-    KubeProxyNode,
-    ServicePortInfo,
-    ServicePortKey,
-    generate_rules,
-    service_port_key,
-)
+from netsim.control.kubeproxy import generate_rules
 from netsim.control.kubeproxy_cache import (
     KubeProxyCache,
     build_cache,
     chunked_ruleset,
     ruleset_from_cache,
     update_cache,
+)
+from netsim.control.kubeproxy_ports import (
+    EndpointInfo,
+    KubeProxyNode,
+    ServicePortInfo,
+    ServicePortKey,
+    service_port_key,
 )
 from netsim.control.kubeproxy_restore import canonical_restore_text
 from netsim.model.topology import KubeProxyConfig
@@ -306,7 +306,8 @@ def test_cache_equals_kube_proxys_expected_output() -> None:
 
 @pytest.mark.parametrize("node", ["node-1", "node-2", "node-3"])
 def test_cache_equals_every_feature_golden(node: str) -> None:
-    from netsim.control.kubeproxy import cluster_service_ports, kube_proxy_node, node_rules
+    from netsim.control.kubeproxy import node_rules
+    from netsim.control.kubeproxy_ports import cluster_service_ports, kube_proxy_node
     from netsim.control.realize import realize
     from netsim.model.spec import load_cluster
     from tests.conftest import TOPOLOGIES
@@ -320,7 +321,7 @@ def test_cache_equals_every_feature_golden(node: str) -> None:
 
 
 def test_cluster_service_ports_equal_service_ports_of() -> None:
-    from netsim.control.kubeproxy import cluster_service_ports, service_ports_of
+    from netsim.control.kubeproxy_ports import cluster_service_ports, service_ports_of
     from netsim.control.realize import realize
     from netsim.model.spec import load_cluster
     from tests.conftest import TOPOLOGIES

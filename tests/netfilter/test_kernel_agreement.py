@@ -37,12 +37,8 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from netsim.control.kubeproxy import (
-    EndpointInfo,
-    KubeProxyNode,
-    ServicePortInfo,
-    generate_rules,
-)
+from netsim.control.kubeproxy import generate_rules
+from netsim.control.kubeproxy_ports import EndpointInfo, KubeProxyNode, ServicePortInfo
 from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.model.topology import KubeProxyConfig
 from netsim.netfilter.conntrack import ConntrackEntry, ConntrackStatus, ConntrackTable, ConnTuple

@@ -18,12 +18,8 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from netsim.control.kubeproxy import (
-    EndpointInfo,
-    KubeProxyNode,
-    ServicePortInfo,
-    generate_rules,
-)
+from netsim.control.kubeproxy import generate_rules
+from netsim.control.kubeproxy_ports import EndpointInfo, KubeProxyNode, ServicePortInfo
 from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.netfilter.conntrack import ConntrackTable
 from netsim.netfilter.evaluate import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.synthetic import synthetic_spec
-from netsim.control.kubeproxy import cluster_service_ports, kube_proxy_node
+from netsim.control.kubeproxy_ports import cluster_service_ports, kube_proxy_node
 from netsim.control.realize import realize
 from netsim.control.state import ClusterState
 from netsim.dataplane.build import build_dataplane
