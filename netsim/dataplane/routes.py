@@ -1,16 +1,21 @@
-"""Kernel routes as values: :class:`Route`, its enums, and what ``ip`` prints and adds.
+"""Kernel routes as values: :class:`Route`, its enums, its constants, and its checks.
 
 Models a route as ``ip route`` shows it: type (``unicast``, ``local``,
 ``broadcast``, ``blackhole``, ``unreachable``, ``prohibit``), ``via``,
 ``dev``, ``proto``, ``scope``, ``src``, ``metric``, ``onlink``, ``table``,
 ``mtu``, with the defaults ``ip route add`` (iproute2 6.1) picks and the
 checks it makes on a route by itself (the checks against a table are
-:func:`netsim.dataplane.routing.check_nexthop`). :func:`render_ip_route` is
-the line ``ip route show`` prints; :func:`address_routes` the routes the
-kernel adds for ``ip addr add``.
+:func:`netsim.dataplane.routing.check_nexthop`), and the kernel's constants
+and error texts for routes.
 
-Everything here is re-exported by :mod:`netsim.dataplane.routing`, the
-module to import from. What is not modelled is listed there.
+Not here: the line ``ip route show`` prints for a route
+(:func:`~netsim.dataplane.route_text.render_ip_route`) and the routes the
+kernel adds for ``ip addr add``
+(:func:`~netsim.dataplane.address_routes.address_routes`).
+
+:class:`Route`, its enums and its defaults are re-exported by
+:mod:`netsim.dataplane.routing`, the module to import them from. What is not
+modelled is listed there.
 """
 
 from __future__ import annotations
@@ -20,14 +25,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from ipaddress import (
-    IPv4Address,
-    IPv4Interface,
-    IPv4Network,
-    IPv6Address,
-    IPv6Interface,
-    IPv6Network,
-)
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Final, TypeAlias, TypeVar
 
 from netsim.errors import InputError, UnsupportedError
@@ -61,8 +59,6 @@ __all__ = [
     "RouteScope",
     "RouteType",
     "TableName",
-    "address_routes",
-    "render_ip_route",
 ]
 
 IPAddress: TypeAlias = IPv4Address | IPv6Address
@@ -80,7 +76,6 @@ KERNEL_PROTO: Final = "kernel"  # RTPROT_KERNEL: routes the kernel adds for an a
 _MAX_METRIC: Final = 2**32 - 1  # RTA_PRIORITY is a u32
 MAX_IPV4: Final = 2**32 - 1
 IPV4_LIMITED_BROADCAST: Final = IPv4Address("255.255.255.255")
-_IPV4_THIS_NETWORK: Final = IPv4Network("0.0.0.0/8")  # fib_add_ifaddr: no prefix route
 LINK_LOCAL6: Final = IPv6Network("fe80::/10")
 
 # Error texts of net/ipv4/fib_semantics.c and net/ipv6/route.c (extack messages,
@@ -439,158 +434,6 @@ def _render_dst(dst: IPNetwork) -> str:
     return str(dst)
 
 
-def render_ip_route(route: Route, *, show_table: bool = False) -> str:
-    """The line ``ip route show`` (iproute2 6.1) prints for ``route``.
-
-    The words come in iproute2's order: type, dst, ``via``, ``dev``,
-    ``table``, ``proto``, ``scope``, ``src``, ``metric``, ``onlink``, ``mtu``,
-    ``pref``. Hidden as iproute2 hides them: type ``unicast``, ``proto boot``,
-    IPv4 ``scope global`` and ``metric 0``. IPv6 lines always carry ``metric``
-    and ``pref medium``, no ``scope``, and ``dev lo`` on reject routes. IPv4
-    lines from ``ip route show`` end in a space, which is left out here.
-
-    Args:
-        route: the route.
-        show_table: print ``table local`` as ``ip route show table all`` does;
-            by default the line is the one ``ip route show table <its table>``
-            prints.
-
-    Returns:
-        The line, without trailing space or newline.
-
-    >>> render_ip_route(Route(IPv4Network("10.244.1.0/24"), dev="flannel.1",
-    ...                       gateway=IPv4Address("10.244.1.0"), onlink=True))
-    '10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink'
-    >>> render_ip_route(Route(IPv4Network("10.244.0.0/26"), type="blackhole", proto="bird"))
-    'blackhole 10.244.0.0/26 proto bird'
-    >>> local = Route(IPv4Network("10.244.0.1/32"), type="local", dev="cni0", proto="kernel",
-    ...               src=IPv4Address("10.244.0.1"))
-    >>> render_ip_route(local)
-    'local 10.244.0.1 dev cni0 proto kernel scope host src 10.244.0.1'
-    >>> render_ip_route(local, show_table=True)
-    'local 10.244.0.1 dev cni0 table local proto kernel scope host src 10.244.0.1'
-    >>> render_ip_route(Route(IPv6Network("2001:db8::/64"), dev="eth0"))
-    '2001:db8::/64 dev eth0 metric 1024 pref medium'
-    """
-    ipv6 = route.dst.version == 6
-    words: list[str] = []
-    if route.type is not RouteType.UNICAST:
-        words.append(route.type.value)
-    words.append(_render_dst(route.dst))
-    if route.gateway is not None:
-        words += ["via", str(route.gateway)]
-    dev = route.dev
-    if dev is None and ipv6 and route.type in REJECT_TYPES:
-        dev = LOOPBACK_DEV  # the kernel points IPv6 reject routes at the loopback
-    if dev is not None:
-        words += ["dev", dev]
-    if show_table and route.table is not TableName.MAIN:
-        words += ["table", route.table.value]
-    if route.proto != DEFAULT_PROTO:
-        words += ["proto", route.proto]
-    if not ipv6 and route.scope is not RouteScope.GLOBAL:
-        words += ["scope", route.scope.value]
-    if route.src is not None:
-        words += ["src", str(route.src)]
-    if ipv6 or route.metric:
-        words += ["metric", str(route.metric)]
-    if route.onlink:
-        words.append("onlink")
-    if route.mtu is not None:
-        words += ["mtu", str(route.mtu)]
-    if ipv6:
-        words += ["pref", "medium"]
-    return " ".join(words)
-
-
-def address_routes(address: IPv4Interface | IPv6Interface, dev: str) -> tuple[Route, ...]:
-    """The routes the kernel adds for ``ip addr add <address> dev <dev>``.
-
-    For a primary address on a device that is up (``fib_add_ifaddr``,
-    ``addrconf``): IPv4 gets a ``local`` route for the address, the prefix's
-    connected route (``local`` and in table ``local`` on ``lo``; none for a /32)
-    and, below /31, a ``broadcast`` route; IPv6 gets the prefix route (metric
-    256) and a ``local`` route (metric 0). Secondary addresses are not modelled.
-
-    Args:
-        address: the address with its prefix length, e.g. ``10.244.0.1/24``.
-        dev: the device.
-
-    Returns:
-        The routes, in the order the kernel installs them.
-
-    >>> for r in address_routes(IPv4Interface("10.244.0.1/24"), "cni0"):
-    ...     print(render_ip_route(r, show_table=True))
-    local 10.244.0.1 dev cni0 table local proto kernel scope host src 10.244.0.1
-    10.244.0.0/24 dev cni0 proto kernel scope link src 10.244.0.1
-    broadcast 10.244.0.255 dev cni0 table local proto kernel scope link src 10.244.0.1
-    """
-    if isinstance(address, IPv6Interface):
-        local6 = Route(
-            IPv6Network(address.ip),
-            type=RouteType.LOCAL,
-            dev=dev,
-            proto=KERNEL_PROTO,
-            metric=0,
-        )
-        if address.ip == IPv6Address("::1") and dev == LOOPBACK_DEV:
-            return (local6,)  # init_loopback() adds ::1 without a prefix route
-        prefix6 = Route(address.network, dev=dev, proto=KERNEL_PROTO, metric=IP6_RT_PRIO_ADDRCONF)
-        return (prefix6, local6)
-    ip = address.ip
-    network = address.network
-    # The kernel's own routes are valid whenever the device name is: skip the checks.
-    make = _kernel_route if _is_device_name(dev) else _checked_kernel_route
-    routes = [make(IPv4Network((int(ip), 32)), RouteType.LOCAL, dev, ip)]
-    if network.prefixlen < 32 and network.network_address not in _IPV4_THIS_NETWORK:
-        prefix_type = RouteType.LOCAL if dev == LOOPBACK_DEV else RouteType.UNICAST
-        routes.append(make(network, prefix_type, dev, ip))
-        if network.prefixlen < 31:
-            routes.append(
-                make(
-                    IPv4Network((int(network.broadcast_address), 32)), RouteType.BROADCAST, dev, ip
-                )
-            )
-    return tuple(routes)
-
-
-# The setters of Route's slots in field order: _kernel_route fills them directly.
+# The setters of Route's slots in field order: Route.__init__ fills them, and
+# netsim.dataplane.address_routes._kernel_route fills them directly.
 _ROUTE_SLOT_SETTERS: Final = tuple(vars(Route)[f.name].__set__ for f in dataclasses.fields(Route))
-(
-    _SET_DST,
-    _SET_TYPE,
-    _SET_DEV,
-    _SET_GATEWAY,
-    _SET_PROTO,
-    _SET_SCOPE,
-    _SET_SRC,
-    _SET_METRIC,
-    _SET_ONLINK,
-    _SET_TABLE,
-    _SET_MTU,
-) = _ROUTE_SLOT_SETTERS
-
-
-def _checked_kernel_route(
-    dst: IPv4Network, route_type: RouteType, dev: str, src: IPv4Address
-) -> Route:
-    return Route(dst, type=route_type, dev=dev, proto=KERNEL_PROTO, src=src)
-
-
-def _kernel_route(dst: IPv4Network, route_type: RouteType, dev: str, src: IPv4Address) -> Route:
-    """``Route(dst, type=route_type, dev=dev, proto="kernel", src=src)`` without its checks,
-    which a kernel route with a valid device name always passes."""
-    route: Route = object.__new__(Route)
-    _SET_DST(route, dst)
-    _SET_TYPE(route, route_type)
-    _SET_DEV(route, dev)
-    _SET_GATEWAY(route, None)
-    _SET_PROTO(route, KERNEL_PROTO)
-    _SET_SCOPE(route, _default_scope(route_type, None))
-    _SET_SRC(route, src)
-    _SET_METRIC(route, 0)
-    _SET_ONLINK(route, False)
-    in_local = route_type is RouteType.LOCAL or route_type is RouteType.BROADCAST
-    _SET_TABLE(route, TableName.LOCAL if in_local else TableName.MAIN)
-    _SET_MTU(route, None)
-    return route

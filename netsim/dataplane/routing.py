@@ -20,8 +20,9 @@ Models, per network namespace and for IPv4 and IPv6:
 This module is the one place to import them from; it holds no code of its own.
 They live in:
 
-* :mod:`netsim.dataplane.routes`: :class:`Route`, its enums and constants,
-  :func:`render_ip_route`, :func:`address_routes`;
+* :mod:`netsim.dataplane.routes`: :class:`Route`, its enums and constants;
+* :mod:`netsim.dataplane.route_text`: :func:`render_ip_route`;
+* :mod:`netsim.dataplane.address_routes`: :func:`address_routes`;
 * :mod:`netsim.dataplane.routing_table`: :class:`RoutingTable`,
   :func:`build_routing_table`, :func:`check_nexthop`, and how ``local`` and
   ``main`` combine (verified on Linux 6.18 with ``ip route get``);
@@ -41,7 +42,9 @@ preferences other than ``pref medium``.
 
 from __future__ import annotations
 
+from netsim.dataplane.address_routes import address_routes
 from netsim.dataplane.route_lookup import lookup_route, lookup_route_int, resolve_nexthop
+from netsim.dataplane.route_text import render_ip_route
 from netsim.dataplane.routes import (
     DEFAULT_DST,
     IP6_RT_PRIO_ADDRCONF,
@@ -53,8 +56,6 @@ from netsim.dataplane.routes import (
     RouteScope,
     RouteType,
     TableName,
-    address_routes,
-    render_ip_route,
 )
 from netsim.dataplane.routing_table import RoutingTable, build_routing_table, check_nexthop
 

@@ -40,6 +40,7 @@ from netsim.dataplane.prefix_index import (
     _ranked_groups,
     _Root,
 )
+from netsim.dataplane.route_text import render_ip_route
 from netsim.dataplane.routes import (
     ERR_INVALID_GATEWAY,
     ERR_INVALID_SCOPE,
@@ -54,7 +55,6 @@ from netsim.dataplane.routes import (
     RouteScope,
     RouteType,
     TableName,
-    render_ip_route,
 )
 from netsim.errors import InputError
 
