@@ -22,8 +22,9 @@ sees an option:
 
 Not here: host, service and user name lookups (netsim never resolves names),
 IPv6 addresses, getopt abbreviations of long options, the per-module options
-(``netsim.netfilter.parse_matches``, ``netsim.netfilter.parse_targets``) and
-rule assembly (``netsim.netfilter.parse``).
+(``netsim.netfilter.parse_matches``, ``netsim.netfilter.parse_targets``),
+reading a rule (``netsim.netfilter.parse_rule``) and assembling the dump
+(``netsim.netfilter.parse``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Values are normalised as the kernel stores them: ``MARK``/``CONNMARK``'s
 (value, mask) "xmark" pair; REJECT's aliases (``tcp-rst``) become the names
 iptables prints; a DNAT/SNAT ``[a[-b]][:p[-q][/base]]`` becomes a ``NatRange``.
 
-Not here: a jump or goto to a user chain (``netsim.netfilter.parse`` resolves
+Not here: a jump or goto to a user chain (``netsim.netfilter.parse_rule`` resolves
 those against the table), which tables, hooks and protocols a target needs
 (``netsim.netfilter.checks``), SNAT's ``/base`` port offset, and every target
 netsim does not model (QUEUE, NFQUEUE, TPROXY, ...).
