@@ -2,11 +2,14 @@
 
 * ``ruleset`` (with ``values``, ``matches``, ``targets``): the model
   (``Ruleset`` → ``Table`` → ``Chain`` → ``Rule`` with typed matches and targets).
-* ``parse`` (with ``lexer``, ``parse_matches``, ``parse_targets``, ``checks``):
+* ``parse`` (with ``lexer``, ``parse_rule``, ``parse_matches`` with
+  ``parse_packet_matches`` and ``parse_state_matches``, ``parse_targets``, ``checks``):
   ``parse_iptables_save``, which reads a dump or a restore payload as iptables
   1.8.9 and the kernel would, or says why not.
-* ``render``: ``render_iptables_save``, exactly as ``iptables-save`` prints.
-* ``evaluate`` (with ``packet``, ``conntrack``, ``recent``, ``matching``,
+* ``render`` (with ``render_matches``): ``render_iptables_save``, exactly as
+  ``iptables-save`` prints.
+* ``evaluate`` (with ``packet``, ``conntrack``, ``recent``, ``matching`` with
+  ``state_matching``,
   ``compiled`` with ``compiled_rules``, ``compiler``, ``first_match``, ``walk``,
   ``nat``): ``evaluate_hook`` runs a packet through one
   hook in kernel order with conntrack and NAT.

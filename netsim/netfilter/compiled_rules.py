@@ -21,7 +21,8 @@ from typing import Any, TypeAlias
 from netsim.netfilter.conntrack import ConntrackEntry
 from netsim.netfilter.matching import HookContext
 from netsim.netfilter.packet import Packet
-from netsim.netfilter.render import render_match, render_rule
+from netsim.netfilter.render import render_rule
+from netsim.netfilter.render_matches import render_match
 from netsim.netfilter.ruleset import (
     Chain,
     Match,

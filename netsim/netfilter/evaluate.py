@@ -70,7 +70,7 @@ from netsim.netfilter.conntrack import (
     with_status,
     without,
 )
-from netsim.netfilter.matching import Hook, HookContext, ct_state_of
+from netsim.netfilter.matching import Hook, HookContext
 from netsim.netfilter.nat import (
     Manip,
     manip_of_hook,
@@ -79,6 +79,7 @@ from netsim.netfilter.nat import (
 )
 from netsim.netfilter.packet import CtInfo, Packet
 from netsim.netfilter.recent import RecentState
+from netsim.netfilter.state_matching import ct_state_of
 from netsim.netfilter.walk import Branch, NatChange, NatKind, RuleVisit, WalkEnv, run_table
 
 __all__ = [

@@ -20,10 +20,11 @@ from netsim.netfilter.compiled_rules import (
     CompiledRuleset,
 )
 from netsim.netfilter.conntrack import ConntrackEntry
-from netsim.netfilter.matching import HookContext, statistic_probability
+from netsim.netfilter.matching import HookContext
 from netsim.netfilter.packet import Packet
 from netsim.netfilter.recent import RecentState, check_recent
 from netsim.netfilter.ruleset import RecentMatch, StatisticMatch
+from netsim.netfilter.state_matching import statistic_probability
 
 __all__ = ["candidates", "first_match_index"]
 

@@ -1,26 +1,25 @@
-"""Whether one test of a rule holds for a packet: one function per match type.
+"""Whether one test of a rule holds for a packet: the hook context and the header tests.
 
 Each ``match_*`` function decides one part of a rule the way the kernel's
 match module does (``ip_packet_match`` for the built-in ``-s/-d/-i/-o/-p/-f``
-tests, ``xt_tcpudp``, ``xt_mark``, ``xt_addrtype``, ``xt_conntrack`` …), from
+tests, ``xt_tcpudp``, ``xt_addrtype``, ``xt_multiport``, ``xt_physdev`` …), from
 the packet, the ``HookContext`` (what the network namespace knows at the
 hook) and the packet's conntrack entry. They are pure: they never change
-state. Two matches are left to the evaluator because they are not pure:
-``statistic`` (a random draw: ``statistic_probability`` gives the chance it
-matches) and ``recent`` (its lists are state: ``netsim.netfilter.recent``).
+state. ``MATCHERS`` maps each pure match module's class straight to its
+test function, here or in ``netsim.netfilter.state_matching``.
 
-Decided with assumptions (each says so in the trace): ``-m limit`` is never
-exceeded; ``-m nfacct`` only counts, so it always matches; ``-m pkttype``
+Decided with an assumption (it says so in the trace): ``-m pkttype``
 derives the link-layer type from the destination address (``otherhost``
-never matches); ``-m owner --socket-exists`` holds in OUTPUT (the packet
-comes from a local socket).
+never matches).
 
 Refused with ``UnsupportedError`` because netsim lacks the state they read:
-``-m set`` (ipset contents), ``-m socket`` (the socket table), ``-m owner``
-with ``--uid-owner``/``--gid-owner`` or outside OUTPUT, ``-m mac`` (the
-packet's MAC address), ``--tcp-option`` (TCP options), ``--ctexpire``
-(conntrack timeouts) and ``addrtype --limit-iface-in/out`` (addresses per
-interface).
+``-m mac`` (the packet's MAC address), ``--tcp-option`` (TCP options) and
+``addrtype --limit-iface-in/out`` (addresses per interface).
+
+Not here: the connection-state and meta tests (conntrack, state, mark,
+connmark, limit, nfacct, owner, set, socket, comment) and
+``statistic_probability`` (``state_matching``); ``-m recent``, whose lists
+are state (``recent``).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
 from netsim.errors import UnsupportedError
-from netsim.netfilter.conntrack import DST_NAT_BIT, SRC_NAT_BIT, ConntrackEntry, ConntrackStatus
+from netsim.netfilter.conntrack import ConntrackEntry
 from netsim.netfilter.packet import ICMP, PORT_PROTOCOLS, SCTP, TCP, UDP, Packet
 from netsim.netfilter.ruleset import (
     AddressType,
@@ -56,10 +55,21 @@ from netsim.netfilter.ruleset import (
     SetMatch,
     SocketMatch,
     StateMatch,
-    StatisticMatch,
     TcpMatch,
     UdpMatch,
     interface_matches,
+)
+from netsim.netfilter.state_matching import (
+    match_comment,
+    match_connmark,
+    match_conntrack,
+    match_limit,
+    match_mark,
+    match_nfacct,
+    match_owner,
+    match_set,
+    match_socket,
+    match_state,
 )
 
 __all__ = [
@@ -67,33 +77,21 @@ __all__ = [
     "Hook",
     "HookContext",
     "address_type",
-    "ct_state_of",
     "match_addrtype",
-    "match_comment",
-    "match_connmark",
-    "match_conntrack",
     "match_destination",
     "match_fragment",
     "match_icmp",
     "match_in_interface",
-    "match_limit",
     "match_mac",
-    "match_mark",
     "match_multiport",
-    "match_nfacct",
     "match_out_interface",
-    "match_owner",
     "match_physdev",
     "match_pkttype",
     "match_protocol",
     "match_sctp",
-    "match_set",
-    "match_socket",
     "match_source",
-    "match_state",
     "match_tcp",
     "match_udp",
-    "statistic_probability",
 ]
 
 Hook: TypeAlias = Literal["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]
@@ -274,46 +272,6 @@ def match_sctp(
     return _ports_match(m.sport, m.dport, packet, SCTP)
 
 
-def match_comment(
-    m: CommentMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
-) -> bool:
-    """``-m comment``: always matches.
-
-    >>> match_comment(CommentMatch("x"), None, None, None)
-    True
-    """
-    return True
-
-
-def match_mark(
-    m: MarkMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
-) -> bool:
-    """``-m mark [!] --mark V/M``: ``mark & M == V``.
-
-    >>> p = Packet(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2"), mark=0x4001)
-    >>> match_mark(MarkMatch(0x4000, 0x4000), p, None, None)
-    True
-    """
-    return ((packet.mark & m.mask) == m.value) != m.negated
-
-
-def match_connmark(
-    m: ConnmarkMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
-) -> bool:
-    """``-m connmark [!] --mark V/M`` on the conntrack mark; no entry never matches.
-
-    >>> from netsim.netfilter.conntrack import ConnTuple, new_entry
-    >>> e = new_entry(ConnTuple(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2"), 6, 4, 80))
-    >>> match_connmark(ConnmarkMatch(0, negated=True), None, None, None)
-    False
-    >>> match_connmark(ConnmarkMatch(0), None, None, e)
-    True
-    """
-    if entry is None:
-        return False
-    return ((entry.mark & m.mask) == m.value) != m.negated
-
-
 def address_type(address: IPv4Address, ctx: HookContext) -> AddressType:
     """The route type the kernel's local table gives ``address`` (``inet_addr_type``).
 
@@ -357,94 +315,6 @@ def match_addrtype(
         if types is not None and (address_type(address, ctx) in types.value) == types.negated:
             return False
     return True
-
-
-_CTINFO_STATES: Mapping[str, str] = MappingProxyType(
-    {
-        "NEW": "NEW",
-        "ESTABLISHED": "ESTABLISHED",
-        "ESTABLISHED_REPLY": "ESTABLISHED",
-        "UNTRACKED": "UNTRACKED",
-    }
-)
-
-
-def ct_state_of(packet: Packet, entry: ConntrackEntry | None) -> str:
-    """The conntrack state rules see: NEW, ESTABLISHED, UNTRACKED or INVALID (no entry).
-
-    >>> ct_state_of(Packet(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2")), None)
-    'INVALID'
-    """
-    if packet.ctinfo == "UNTRACKED":
-        return "UNTRACKED"
-    if entry is None or packet.ctinfo is None:
-        return "INVALID"
-    return _CTINFO_STATES[packet.ctinfo]
-
-
-def _ct_states(packet: Packet, entry: ConntrackEntry | None) -> set[str]:
-    states = {ct_state_of(packet, entry)}
-    if entry is not None and packet.ctinfo != "UNTRACKED":
-        status = int(entry.status)
-        if status & SRC_NAT_BIT:
-            states.add("SNAT")
-        if status & DST_NAT_BIT:
-            states.add("DNAT")
-    return states
-
-
-def _negatable_holds(test: Negatable[Any] | None, holds: Callable[[Any], bool]) -> bool:
-    return test is None or holds(test.value) != test.negated
-
-
-def match_conntrack(
-    m: ConntrackMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
-) -> bool:
-    """``-m conntrack``: state (with the SNAT/DNAT virtual states), status, tuples, direction.
-
-    Without an entry (INVALID, UNTRACKED) only ``--ctstate`` can match, as in
-    ``conntrack_mt``.
-
-    Raises:
-        UnsupportedError: ``--ctexpire`` (netsim does not model timeouts).
-    """
-    if m.ctstate is not None:
-        states = _ct_states(packet, entry)
-        if bool(states.intersection(m.ctstate.value)) == m.ctstate.negated:
-            return False
-    if entry is None or packet.ctinfo in (None, "UNTRACKED"):
-        return m.ctstate is not None
-    is_reply = packet.ctinfo == "ESTABLISHED_REPLY"
-    if m.ctdir is not None and (m.ctdir == "REPLY") != is_reply:
-        return False
-    orig, repl = entry.original, entry.reply
-    checks = (
-        _negatable_holds(m.ctproto, lambda p: orig.protocol == p),
-        _negatable_holds(m.ctorigsrc, lambda n: orig.src in n.network),
-        _negatable_holds(m.ctorigdst, lambda n: orig.dst in n.network),
-        _negatable_holds(m.ctreplsrc, lambda n: repl.src in n.network),
-        _negatable_holds(m.ctrepldst, lambda n: repl.dst in n.network),
-        _negatable_holds(m.ctorigsrcport, lambda r: r.first <= orig.sport <= r.last),
-        _negatable_holds(m.ctorigdstport, lambda r: r.first <= orig.dport <= r.last),
-        _negatable_holds(m.ctreplsrcport, lambda r: r.first <= repl.sport <= r.last),
-        _negatable_holds(m.ctrepldstport, lambda r: r.first <= repl.dport <= r.last),
-        _negatable_holds(
-            m.ctstatus,
-            lambda names: any(entry.status & ConntrackStatus[name] for name in names),
-        ),
-    )
-    if not all(checks):
-        return False
-    if m.ctexpire is not None:
-        raise UnsupportedError("conntrack --ctexpire: netsim does not model conntrack timeouts")
-    return True
-
-
-def match_state(
-    m: StateMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
-) -> bool:
-    """``-m state [!] --state LIST`` (no SNAT/DNAT virtual states)."""
-    return (ct_state_of(packet, entry) in m.states) != m.negated
 
 
 def match_multiport(
@@ -520,28 +390,6 @@ def match_icmp(
     return hit != m.negated
 
 
-def match_limit(
-    m: LimitMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
-) -> bool:
-    """``-m limit``: assumed never exceeded (netsim sends one packet at a time).
-
-    >>> match_limit(LimitMatch(), None, None, None)
-    True
-    """
-    return True
-
-
-def match_nfacct(
-    m: NfacctMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
-) -> bool:
-    """``-m nfacct``: counts the packet into an accounting object; always matches.
-
-    >>> match_nfacct(NfacctMatch("x"), None, None, None)
-    True
-    """
-    return True
-
-
 def match_pkttype(
     m: PkttypeMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
 ) -> bool:
@@ -561,42 +409,6 @@ def match_pkttype(
     return (kind == m.pkt_type) != m.negated
 
 
-def match_owner(
-    m: OwnerMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
-) -> bool:
-    """``-m owner [!] --socket-exists`` in OUTPUT, where a local socket sent the packet.
-
-    Raises:
-        UnsupportedError: ``--uid-owner``/``--gid-owner`` (the sending process is
-            unknown), or any owner test outside OUTPUT.
-    """
-    if ctx.hook != "OUTPUT":
-        raise UnsupportedError(f"-m owner in {ctx.hook}: netsim knows sockets only in OUTPUT")
-    if m.uid_owner is not None or m.gid_owner is not None:
-        raise UnsupportedError("-m owner --uid-owner/--gid-owner: the sending process is unknown")
-    return m.socket_exists is None or m.socket_exists
-
-
-def match_set(m: SetMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None) -> bool:
-    """``-m set``: refused, netsim does not hold ipset contents.
-
-    Raises:
-        UnsupportedError: always.
-    """
-    raise UnsupportedError(f"-m set --match-set {m.name}: netsim does not hold ipset contents")
-
-
-def match_socket(
-    m: SocketMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None
-) -> bool:
-    """``-m socket``: refused, netsim has no socket table.
-
-    Raises:
-        UnsupportedError: always.
-    """
-    raise UnsupportedError("-m socket: netsim has no socket table")
-
-
 def match_mac(m: MacMatch, packet: Packet, ctx: HookContext, entry: ConntrackEntry | None) -> bool:
     """``-m mac``: refused, netsim's packets carry no MAC addresses.
 
@@ -604,21 +416,6 @@ def match_mac(m: MacMatch, packet: Packet, ctx: HookContext, entry: ConntrackEnt
         UnsupportedError: always.
     """
     raise UnsupportedError("-m mac --mac-source: netsim's packets carry no MAC address")
-
-
-def statistic_probability(m: StatisticMatch) -> float:
-    """The chance ``-m statistic`` matches one packet.
-
-    Random mode uses the probability the kernel stores, round(P·2³¹)/2³¹;
-    nth mode counts packets, which netsim treats as a 1-in-``every`` chance.
-
-    >>> statistic_probability(StatisticMatch("random", 0.5, "0.5"))
-    0.5
-    >>> round(statistic_probability(StatisticMatch("nth", every=4, packet=0, negated=True)), 2)
-    0.75
-    """
-    chance = m.kernel_probability if m.mode == "random" else 1.0 / (m.every or 1)
-    return 1.0 - chance if m.negated else chance
 
 
 Matcher: TypeAlias = Callable[[Any, Packet, HookContext, ConntrackEntry | None], bool]

@@ -36,7 +36,7 @@ from netsim.netfilter.compiled import (
     rule_text,
 )
 from netsim.netfilter.conntrack import ConntrackEntry, ConntrackTable, with_entry
-from netsim.netfilter.matching import HookContext, statistic_probability
+from netsim.netfilter.matching import HookContext
 from netsim.netfilter.nat import Manip, NatTarget, current_tuple, request_of, setup_nat
 from netsim.netfilter.packet import Packet
 from netsim.netfilter.recent import RecentState, check_recent
@@ -60,6 +60,7 @@ from netsim.netfilter.ruleset import (
     SnatTarget,
     StatisticMatch,
 )
+from netsim.netfilter.state_matching import statistic_probability
 
 __all__ = ["Branch", "NatChange", "NatKind", "RuleVisit", "WalkEnv", "run_table"]
 

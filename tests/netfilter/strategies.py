@@ -21,8 +21,8 @@ from typing import TypeVar
 
 from hypothesis import strategies as st
 
-from netsim.netfilter.parse_matches import parse_limit_rate
-from netsim.netfilter.render import limit_rate
+from netsim.netfilter.parse_state_matches import parse_limit_rate
+from netsim.netfilter.render_matches import limit_rate
 from netsim.netfilter.ruleset import (
     ADDRESS_TYPES,
     BUILTIN_CHAINS,

@@ -12,14 +12,12 @@ from hypothesis import given, settings
 from netsim.netfilter.parse import parse_iptables_save
 from netsim.netfilter.render import (
     in_save_order,
-    limit_rate,
-    quote,
     render_chain_line,
     render_iptables_save,
-    render_match,
     render_rule,
     render_target,
 )
+from netsim.netfilter.render_matches import limit_rate, quote, render_match
 from netsim.netfilter.ruleset import (
     AcceptTarget,
     AddrtypeMatch,
