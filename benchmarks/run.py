@@ -12,7 +12,9 @@ targets apply to the full sizes). ``--only`` runs some groups: routing,
 netfilter, realize, build, kubeproxy, load, reach, trace. ``--scaling`` runs
 every stage at several fractions of the full scale instead
 (:mod:`benchmarks.scaling`) and writes its rows; ``benchmarks/chart.py`` draws
-them. Benchmarks never run in the unit tests.
+them. The file's ``machine`` records the load average and the machine's speed
+(:mod:`benchmarks.calibrate`) before and after. Benchmarks never run in the
+unit tests.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from benchmarks.bench_load import bench_load
 from benchmarks.bench_netfilter import bench_first_match
 from benchmarks.bench_reach import bench_pair_query
 from benchmarks.bench_routing import bench_lpm
+from benchmarks.calibrate import calibrate
 from benchmarks.scaling import FRACTIONS, run_scaling
 from benchmarks.synthetic import FULL, QUICK, synthetic_spec
 from netsim.control.realize import realize
@@ -173,10 +176,16 @@ def main() -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    machine = {"load_average": os.getloadavg(), "cpus": os.cpu_count(), "python": sys.version}
+    machine = {
+        "load_average": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "python": sys.version,
+        "calibration_s": calibrate(),  # the machine's speed now (benchmarks/calibrate.py)
+    }
     if args.scaling:
         fractions = [float(f) for f in args.fractions.split(",")]
         rows = run_scaling(fractions, log)
+        machine["calibration_s_after"] = calibrate()
         args.json.write_text(json.dumps({"machine": machine, "scaling": rows}, indent=2) + "\n")
         return 0
     groups = set(GROUPS if args.only is None else args.only.split(","))
@@ -185,6 +194,7 @@ def main() -> int:
         parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
     results = run_all(QUICK if args.quick else FULL, groups, log)
     machine["load_average_after"] = os.getloadavg()
+    machine["calibration_s_after"] = calibrate()
     args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
     return 0
 
