@@ -107,6 +107,8 @@ def run_apart(group: str, quick: bool) -> list[dict[str, Any]]:
     A group run after others inherits their heap: in one process, loading
     YAML after the builds took 2.24 s where a fresh process takes 1.8 s.
     Each group measures its own stage, as a user's command would run it.
+    Each result gets ``calibration_s``: the machine's speed just before and
+    just after its group ran (:mod:`benchmarks.calibrate`).
     """
     results: list[dict[str, Any]] = []
     for mode in MODES if group == "build" else (None,):
@@ -116,7 +118,9 @@ def run_apart(group: str, quick: bool) -> list[dict[str, Any]]:
             argv += ["--only", group, "--one-process", *(["--quick"] if quick else [])]
             argv += ["--mode", mode.value] if mode is not None else []
             subprocess.run(argv, check=True)
-            results += json.loads(out.read_text())["results"]
+            child = json.loads(out.read_text())
+            speed = [child["machine"]["calibration_s"], child["machine"]["calibration_s_after"]]
+            results += [{**result, "calibration_s": speed} for result in child["results"]]
     return results
 
 
