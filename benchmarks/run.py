@@ -100,7 +100,9 @@ def measure(
     }
 
 
-def run_apart(group: str, quick: bool) -> list[dict[str, Any]]:
+def run_apart(
+    group: str, quick: bool, modes: tuple[PodNetworkMode, ...] = MODES
+) -> list[dict[str, Any]]:
     """One group's results, run in a fresh interpreter (``--one-process --only GROUP``;
     the build group once per pod-network mode, with ``--mode``).
 
@@ -111,7 +113,7 @@ def run_apart(group: str, quick: bool) -> list[dict[str, Any]]:
     just after its group ran (:mod:`benchmarks.calibrate`).
     """
     results: list[dict[str, Any]] = []
-    for mode in MODES if group == "build" else (None,):
+    for mode in modes if group == "build" else (None,):
         with tempfile.TemporaryDirectory(prefix="netsim-bench-") as tmp:
             out = Path(tmp) / "results.json"
             argv = [sys.executable, str(Path(__file__).resolve()), "--json", str(out)]
@@ -248,11 +250,13 @@ def main() -> int:
     unknown = groups - set(GROUPS)
     if unknown:
         parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
+    modes = MODES if args.mode is None else (PodNetworkMode(args.mode),)
     if args.one_process:
-        modes = MODES if args.mode is None else (PodNetworkMode(args.mode),)
         results = run_all(QUICK if args.quick else FULL, groups, log, modes)
     else:
-        results = [r for group in GROUPS if group in groups for r in run_apart(group, args.quick)]
+        results = [
+            r for group in GROUPS if group in groups for r in run_apart(group, args.quick, modes)
+        ]
     machine["load_average_after"] = os.getloadavg()
     machine["calibration_s_after"] = calibration()
     args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
