@@ -119,6 +119,16 @@ def interned(reader: RuleReader, text: str) -> str:
     return reader.strings.setdefault(text, text)
 
 
+def _name_after(
+    words: list[str], index: int, word: str, negate: bool, arg_inline: str | None, where: Where
+) -> tuple[str, int]:
+    """The module or target name ``-m``, ``-j`` or ``-g`` takes, and the index after it."""
+    if arg_inline is None and index < len(words):
+        return words[index], index + 1
+    taken, _, _ = take_args(words, index, 1, word, negate, arg_inline, False, where.fail)
+    return taken[0], index
+
+
 # --- one rule ----------------------------------------------------------------------------
 
 
@@ -187,14 +197,7 @@ def read_rule(
             if short == "-m":
                 if negate:
                     where.fail("'!' cannot negate -m", "-m")
-                if arg_inline is None and index < count:
-                    name = words[index]
-                    index += 1
-                else:
-                    taken, _, _ = take_args(
-                        words, index, 1, word, negate, arg_inline, False, where.fail
-                    )
-                    name = taken[0]
+                name, index = _name_after(words, index, word, negate, arg_inline, where)
                 if name not in MATCH_OPTIONS:
                     where.fail(
                         f"match module {name!r} is not modelled by netsim "
@@ -210,14 +213,7 @@ def read_rule(
                     where.fail(f"'!' cannot negate {word}", word)
                 if target is not None:
                     where.fail("a rule has one -j or -g", word)
-                if arg_inline is None and index < count:
-                    name = words[index]
-                    index += 1
-                else:
-                    taken, _, _ = take_args(
-                        words, index, 1, word, negate, arg_inline, False, where.fail
-                    )
-                    name = taken[0]
+                name, index = _name_after(words, index, word, negate, arg_inline, where)
                 target, goto = _load_target(reader, table, declared, name, short == "-g", word)
                 last = target
                 last_is_newest = f"-j {name}" not in latest
