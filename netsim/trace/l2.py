@@ -411,14 +411,15 @@ class NeighborTables:
         self._bridge_fdb: dict[tuple[str, str], FdbEntry] | None = None
 
     def _first_neighbor(self, ip: IPv4Address) -> Neighbor | None:
+        key = int(ip)
         shared = self.ns.shared
         if self._by_ip is None:
             own = self.ns.neighbors if shared is None else shared.own_neighbors
             self._by_ip = _grouped(map(_IP_INT, own), own)
-        found = self._by_ip.get(int(ip), [])
+        found = self._by_ip.get(key, [])
         if shared is not None:
             block = shared_block(self._blocks, shared)
-            found = found + _kept(block.neighbors, block.neighbors_by_ip.get(int(ip), ()), shared)
+            found = found + _kept(block.neighbors, block.neighbors_by_ip.get(key, ()), shared)
         if len(found) <= 1:
             return found[0] if found else None
         return next(n for n in self.ns.neighbors if n.ip == ip)  # several: the first in order
