@@ -75,61 +75,100 @@ def jump_rules() -> dict[tuple[str, str], tuple[str, ...]]:
     }
 
 
-def _service_of_rule(rule: str) -> str:
-    """The service name a rule's comment starts with ('' when none), for sorting."""
+def _service_of_rule(rule: str) -> str | None:
+    """The service name a rule's comment starts with, None when it has no comment.
+
+    As kube-proxy's tests read it: the comment up to its first space or colon.
+
+    >>> _service_of_rule('-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -j X')
+    'ns1/svc1'
+    >>> _service_of_rule("-A KUBE-NODEPORTS -m comment --comment ns2/svc2 -j X")
+    'ns2/svc2'
+    """
     marker = "--comment "
     at = rule.find(marker)
     if at < 0:
-        return ""
+        return None
     text = rule[at + len(marker) :]
     text = text[1 : text.index('"', 1)] if text.startswith('"') else text.split(" ", 1)[0]
-    return text.split(" ", 1)[0]
+    return text.replace(":", " ", 1).split(" ", 1)[0]
+
+
+def _sorted_by_service(rules: list[str]) -> list[str]:
+    """Rules stably sorted by their comment's service name, as kube-proxy's tests sort them.
+
+    Its comparison calls a rule without a comment neither less nor greater than
+    any other, so its stable sort moves no rule across one: each run of
+    commented rules between them is sorted on its own.
+    """
+    out: list[str] = []
+    run: list[tuple[str, str]] = []
+    for rule in rules:
+        name = _service_of_rule(rule)
+        if name is None:
+            out += [r for _, r in sorted(run, key=lambda pair: pair[0])]
+            run = []
+            out.append(rule)
+        else:
+            run.append((name, rule))
+    return out + [r for _, r in sorted(run, key=lambda pair: pair[0])]
+
+
+def _chain_rank(chain: str) -> tuple[int, str]:
+    """KUBE-NODEPORTS, KUBE-SERVICES, the other KUBE-* chains, then the rest, by name."""
+    if chain == KUBE_NODEPORTS:
+        return 0, chain
+    if chain == KUBE_SERVICES:
+        return 1, chain
+    return (2 if chain.startswith("KUBE-") else 3), chain
+
+
+def _canonical_rules(table: str, chain: str, rules: list[str]) -> list[str]:
+    """A chain's rules in kube-proxy's test order: only KUBE-NODEPORTS and KUBE-SERVICES move."""
+    if chain == KUBE_NODEPORTS or (chain == KUBE_SERVICES and table == "filter"):
+        return _sorted_by_service(rules)
+    if chain == KUBE_SERVICES and table == "nat":  # the nodeports jump stays last
+        last = [r for r in rules if NODEPORTS_TAIL_COMMENT in r]
+        return _sorted_by_service([r for r in rules if NODEPORTS_TAIL_COMMENT not in r]) + last
+    return rules
 
 
 def canonical_restore_text(text: str) -> str:
-    """Sort a payload the way kube-proxy's tests do before comparing.
+    """Sort a payload the way kube-proxy's tests do before comparing (``sortIPTablesRules``).
 
-    Per table: ``KUBE-NODEPORTS`` and ``KUBE-SERVICES`` first, the other chains
-    alphabetically; rules grouped by chain in that order; inside KUBE-SERVICES,
-    KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS and KUBE-PROXY-FIREWALL, rules
-    stably sorted by the service name of their comment (the nodeports tail
-    rule last); inside any other chain rule order is kept.
+    Tables by name. Per table, chains in the order KUBE-NODEPORTS,
+    KUBE-SERVICES, the other ``KUBE-`` chains by name, then any other chain by
+    name, and rules grouped by chain in that order. Inside KUBE-NODEPORTS (filter
+    and nat) and KUBE-SERVICES (filter and nat), rules stably sorted by the
+    service name their comment starts with, nat KUBE-SERVICES' nodeports jump
+    kept last; inside any other chain rule order is kept.
     """
-    out: list[str] = []
-    table: str | None = None
-    chains: list[str] = []
-    rules: dict[str, list[str]] = {}
+    tables: list[tuple[str, list[str], dict[str, list[str]]]] = []
+    current: tuple[str, list[str], dict[str, list[str]]] | None = None
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         if line.startswith("*"):
-            table, chains, rules = line[1:], [], {}
-            out.append(line)
+            current = (line[1:], [], {})
+        elif current is None:
+            raise ValueError(f"line outside a table: {line!r}")
         elif line.startswith(":"):
-            chains.append(line.split()[0][1:])
+            current[1].append(line.split()[0][1:])
         elif line.startswith("-A "):
-            chain = line.split()[1]
-            rules.setdefault(chain, []).append(line)
+            current[2].setdefault(line.split()[1], []).append(line)
         elif line == "COMMIT":
-            first = [c for c in (KUBE_NODEPORTS, KUBE_SERVICES) if c in chains]
-            ordered = first + sorted(c for c in chains if c not in first)
-            out += [f":{c} - [0:0]" for c in ordered]
-            for chain in ordered + sorted(set(rules) - set(ordered)):
-                chain_rules = rules.get(chain, [])
-                if chain in (
-                    KUBE_SERVICES,
-                    KUBE_EXTERNAL_SERVICES,
-                    KUBE_NODEPORTS,
-                    KUBE_PROXY_FIREWALL,
-                ):
-                    chain_rules = sorted(
-                        chain_rules,
-                        key=lambda r: (NODEPORTS_TAIL_COMMENT in r, _service_of_rule(r)),
-                    )
-                out += chain_rules
-            out.append("COMMIT")
-            table = None
-    assert table is None, "payload ends inside a table (missing COMMIT)"
+            tables.append(current)
+            current = None
+    if current is not None:
+        raise ValueError(f"table {current[0]} has no COMMIT")
+    out: list[str] = []
+    for table, declared, rules in sorted(tables, key=lambda t: t[0]):
+        chains = sorted(dict.fromkeys([*declared, *rules]), key=_chain_rank)
+        out.append(f"*{table}")
+        out += [f":{chain} - [0:0]" for chain in chains if chain in declared]
+        for chain in chains:
+            out += _canonical_rules(table, chain, rules.get(chain, []))
+        out.append("COMMIT")
     return "\n".join(out) + "\n"
 
 
