@@ -39,7 +39,6 @@ the blocks kept between syncs (:mod:`netsim.control.kubeproxy_cache`).
 from __future__ import annotations
 
 import functools
-import ipaddress
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -343,11 +342,7 @@ def service_port_rules(sp: ServicePortInfo, node: KubeProxyNode, large: bool) ->
         allow_from_node = False
         for source_range in sp.source_ranges:
             nat_rules.append(f"{head} -s {source_range} -j {ext_chain}")
-            try:
-                if node.ip in ipaddress.ip_network(source_range, strict=False):
-                    allow_from_node = True
-            except ValueError:
-                pass
+            allow_from_node = allow_from_node or node.ip in source_range
         if allow_from_node:
             for vip in sp.load_balancer_vips:
                 nat_rules.append(f"{head} -s {vip} -j {ext_chain}")

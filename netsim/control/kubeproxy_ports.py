@@ -77,9 +77,9 @@ class ServicePortInfo:
     cluster_ip: ipaddress.IPv4Address
     port: int
     node_port: int = 0
-    external_ips: tuple[str, ...] = ()
-    load_balancer_vips: tuple[str, ...] = ()
-    source_ranges: tuple[str, ...] = ()
+    external_ips: tuple[ipaddress.IPv4Address, ...] = ()
+    load_balancer_vips: tuple[ipaddress.IPv4Address, ...] = ()
+    source_ranges: tuple[ipaddress.IPv4Network, ...] = ()
     external_policy_local: bool = False
     internal_policy_local: bool = False
     affinity_seconds: int | None = None  # ClientIP timeout, None without affinity
@@ -235,13 +235,11 @@ def _service_ports(service: ServiceState, slices: Sequence[EndpointSlice]) -> li
                 cluster_ip=service.cluster_ip,
                 port=port.port,
                 node_port=port_state.node_port or 0,
-                external_ips=tuple(str(ip) for ip in svc.external_ips),
+                external_ips=svc.external_ips,
                 load_balancer_vips=(
-                    tuple(str(ip) for ip in svc.load_balancer_ingress)
-                    if svc.type == ServiceType.LOAD_BALANCER
-                    else ()
+                    svc.load_balancer_ingress if svc.type == ServiceType.LOAD_BALANCER else ()
                 ),
-                source_ranges=tuple(str(r) for r in svc.load_balancer_source_ranges),
+                source_ranges=svc.load_balancer_source_ranges,
                 external_policy_local=external and svc.external_traffic_policy == "Local",
                 internal_policy_local=svc.internal_traffic_policy == "Local",
                 affinity_seconds=(

@@ -313,7 +313,7 @@ def etp_local_remote_only() -> CompiledRuleset:
         service(
             node_port=30080,
             external_policy_local=True,
-            external_ips=(str(EXTERNAL_IP),),
+            external_ips=(EXTERNAL_IP,),
             endpoints=REMOTE_EPS,
         )
     )
@@ -392,7 +392,9 @@ def test_a_service_without_endpoints_is_rejected_in_filter() -> None:
 def test_load_balancer_source_ranges_let_allowed_sources_in_and_drop_the_rest() -> None:
     rules = node_ruleset(
         service(
-            load_balancer_vips=(str(LB_VIP),), source_ranges=("198.51.100.0/24",), node_port=30080
+            load_balancer_vips=(LB_VIP,),
+            source_ranges=(IPv4Network("198.51.100.0/24"),),
+            node_port=30080,
         )
     )
     allowed = arrive(rules, syn(A("198.51.100.7"), LB_VIP, 80), "eth0")
