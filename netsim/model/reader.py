@@ -43,6 +43,37 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return "known fields: " + ", ".join(known)
 
 
+def _leading_zeros_hint(text: str) -> str:
+    """Why a dotted quad (with an optional ``/prefix``) with leading zeros is refused.
+
+    Go's old parser, and so kube-proxy's ``ParseIPSloppy``, reads ``010`` as
+    ten; C's ``inet_aton`` reads it as eight. The API server refuses such
+    values in new objects (StrictIPCIDRValidation), and so does netsim.
+
+    >>> _leading_zeros_hint("192.168.099.022")
+    ': an octet with a leading zero is ambiguous (decimal or octal); did you mean 192.168.99.22?'
+    >>> _leading_zeros_hint("203.0.113.000/025")[-15:]
+    '203.0.113.0/25?'
+    >>> _leading_zeros_hint("10.0.0.300")
+    ''
+    """
+    address, slash, prefix = text.partition("/")
+    parts = address.split(".")
+    numbers = [*parts, prefix] if slash else parts
+    if len(parts) != 4 or not all(n.isdigit() for n in numbers):
+        return ""
+    if not any(len(n) > 1 and n.startswith("0") for n in numbers):
+        return ""
+    decimal = ".".join(str(int(n)) for n in parts) + (f"/{int(prefix)}" if slash else "")
+    try:
+        fixed = (
+            ipaddress.ip_network(decimal, strict=False) if slash else ipaddress.ip_address(decimal)
+        )
+    except ValueError:
+        return ""
+    return f": an octet with a leading zero is ambiguous (decimal or octal); did you mean {fixed}?"
+
+
 def _type_name(value: object) -> str:
     if value is None:
         return "null"
@@ -275,7 +306,9 @@ class Reader:
         try:
             return ipaddress.ip_address(value)
         except ValueError:
-            raise self.fail(f"{value!r} is not a valid IP address", key) from None
+            raise self.fail(
+                f"{value!r} is not a valid IP address{_leading_zeros_hint(value)}", key
+            ) from None
 
     def network(self, key: str, *, text: str | None = None, strict: bool = True) -> IPNetwork:
         """A CIDR field; host bits are refused unless ``strict`` is false."""
@@ -288,7 +321,9 @@ class Reader:
                 raise self.fail(
                     f"{value!r} has host bits set; did you mean {fixed}?", key
                 ) from None
-            raise self.fail(f"{value!r} is not a valid CIDR", key) from None
+            raise self.fail(
+                f"{value!r} is not a valid CIDR{_leading_zeros_hint(value)}", key
+            ) from None
 
 
 _new_object = object.__new__
