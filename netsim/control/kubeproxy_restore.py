@@ -186,7 +186,9 @@ def node_restore_text(ruleset: KubeProxyRuleset) -> str:
     Built-in chains (policy ACCEPT), the canary chains, kube-proxy's jump rules
     in their final order and its payload. Loading it into an empty network
     namespace gives what ``iptables-save`` shows on a node where only
-    kube-proxy has written rules.
+    kube-proxy has written rules. A chain the jump rules name and the payload
+    does not declare (KUBE-FIREWALL without localhost NodePorts) is there,
+    empty: kube-proxy creates every chain it jumps to before it writes rules.
     """
     jumps = jump_rules()
     tables = {
@@ -198,9 +200,12 @@ def node_restore_text(ruleset: KubeProxyRuleset) -> str:
         lines.append(f"*{table}")
         lines += [f":{c} ACCEPT [0:0]" for c in builtins]
         chains, rules = tables.get(table, ((), ()))
-        lines += [f":{c} - [0:0]" for c in (*chains, KUBE_PROXY_CANARY)]
-        for chain in builtins:
-            lines += [f"-A {chain} {rule}" for rule in jumps.get((table, chain), ())]
+        table_jumps = [(c, rule) for c in builtins for rule in jumps.get((table, c), ())]
+        targets = dict.fromkeys(rule.rpartition("-j ")[2] for _, rule in table_jumps)
+        declared = (*chains, KUBE_PROXY_CANARY)
+        ensured = [c for c in targets if c not in declared]
+        lines += [f":{c} - [0:0]" for c in (*declared, *ensured)]
+        lines += [f"-A {chain} {rule}" for chain, rule in table_jumps]
         lines += rules
         lines.append("COMMIT")
     return "\n".join(lines) + "\n"
