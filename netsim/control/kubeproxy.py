@@ -25,8 +25,9 @@ internalTrafficPolicy Local, the health-check NodePort, sessionAffinity
 ClientIP (``recent``), services without endpoints (REJECT) or without local
 endpoints (DROP), terminating endpoints as fallback, zone hints, the
 large-cluster mode (> 1000 endpoints: no comments on SEP rules), the
-local-traffic detectors ClusterCIDR and NodeCIDR, ``--masquerade-all``.
-Not modelled: IPv6, ``--nodeport-addresses`` other than "all", partial syncs
+local-traffic detectors ClusterCIDR and NodeCIDR, ``--masquerade-all``,
+``--nodeport-addresses`` (IPv4 CIDRs or ``primary``).
+Not modelled: IPv6, partial syncs
 and stale-chain deletion (``-X`` lines), the InterfaceNamePrefix and
 BridgeInterface detectors.
 
@@ -50,6 +51,8 @@ from netsim.control.kubeproxy_ports import (
     categorize_endpoints,
     cluster_service_ports,
     kube_proxy_node,
+    localhost_nodeports,
+    node_port_ips,
     service_port_key,
 )
 from netsim.control.state import ClusterState
@@ -169,20 +172,21 @@ def assemble_ruleset(node: KubeProxyNode, blocks: Sequence[ServicePortRules]) ->
         " -j MASQUERADE" + (" --random-fully" if node.config.random_fully else ""),
         f"-A {KUBE_MARK_MASQ} -j MARK --or-mark {mark}",
     ]
-    if node.config.localhost_nodeports:
+    localhost = localhost_nodeports(node.config, node.ip)
+    if localhost:
         filter_chains.append(KUBE_FIREWALL)
         filter_head.append(
             f'-A {KUBE_FIREWALL} -m comment --comment "block incoming localnet connections"'
             " -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT"
             " -j DROP"
         )
-    nodeports = (
-        f'-A {KUBE_SERVICES} -m comment --comment "{NODEPORTS_TAIL_COMMENT}"'
-        " -m addrtype --dst-type LOCAL"
-    )
-    if not node.config.localhost_nodeports:
-        nodeports += " ! -d 127.0.0.0/8"
-    nat_tail = [f"{nodeports} -j {KUBE_NODEPORTS}"]
+    nodeports = f'-A {KUBE_SERVICES} -m comment --comment "{NODEPORTS_TAIL_COMMENT}"'
+    accepting = node_port_ips(node)
+    if accepting is None:  # every local address
+        nodeports += " -m addrtype --dst-type LOCAL" + ("" if localhost else " ! -d 127.0.0.0/8")
+        nat_tail = [f"{nodeports} -j {KUBE_NODEPORTS}"]
+    else:  # --nodeport-addresses: one rule per node address it selects
+        nat_tail = [f"{nodeports} -d {ip} -j {KUBE_NODEPORTS}" for ip in accepting]
     filter_tail: list[str] = []
     if not node.tcp_be_liberal:
         nfacct = " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts" if node.nfacct else ""
@@ -284,7 +288,7 @@ def service_port_rules(sp: ServicePortInfo, node: KubeProxyNode, large: bool) ->
             )
     if sp.node_port:
         if has_endpoints:
-            if node.nfacct and node.config.localhost_nodeports:
+            if node.nfacct and localhost_nodeports(node.config, node.ip):
                 nat_rules.append(
                     f"-A {KUBE_NODEPORTS} -m comment --comment {n} {proto} -d 127.0.0.0/8"
                     f" --dport {sp.node_port} -m nfacct --nfacct-name localhost_nps_accepted_pkts"

@@ -10,8 +10,12 @@ Faithful to kube-proxy 1.28-1.34 (facts in ``shared/spec/kube-proxy-iptables.md`
   (:class:`EndpointInfo`) taken from the Service's EndpointSlices, matched on
   port name and protocol; eTP Local only counts for NodePort and LoadBalancer.
 * :func:`kube_proxy_node` is what kube-proxy knows about the node it runs on
-  (:class:`KubeProxyNode`): its name, IP, zone, the local-traffic detector's
-  CIDR (ClusterCIDR, NodeCIDR or none) and kube-proxy's configuration.
+  (:class:`KubeProxyNode`): its name, IP, zone, addresses
+  (:func:`node_addresses`), the local-traffic detector's CIDR (ClusterCIDR,
+  NodeCIDR or none) and kube-proxy's configuration; :func:`node_port_ips` and
+  :func:`localhost_nodeports` are what ``--nodeport-addresses`` and
+  ``--iptables-localhost-nodeports`` make of them (NewNodePortAddresses,
+  GetNodeIPs).
 * :func:`categorize_endpoints` is CategorizeEndpoints: which endpoints one
   node's chains use for a service port — cluster, local, all reachable —
   with duplicates (same ``ip:port``) merged, terminating endpoints as
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 
 from netsim.control.state import ClusterState, ServiceState
 from netsim.model.objects import EndpointSlice, ServiceType
-from netsim.model.topology import KubeProxyConfig
+from netsim.model.topology import NODE_PORT_ADDRESSES_PRIMARY, KubeProxyConfig, PodNetworkMode
 
 __all__ = [
     "EndpointInfo",
@@ -43,6 +47,10 @@ __all__ = [
     "categorize_endpoints",
     "cluster_service_ports",
     "kube_proxy_node",
+    "localhost_nodeports",
+    "node_addresses",
+    "node_port_cidrs",
+    "node_port_ips",
     "service_port_key",
     "service_ports_of",
 ]
@@ -110,6 +118,70 @@ class KubeProxyNode:
     nfacct: bool = False  # 1.31+ with nfacct counters available
     tcp_be_liberal: bool = (
         False  # sysctl nf_conntrack_tcp_be_liberal (1.29+ drops the INVALID rule)
+    )
+    # every address on the node's interfaces, in the kernel's order (--nodeport-addresses
+    # picks from these); empty: the node IP and 127.0.0.1
+    addresses: tuple[ipaddress.IPv4Address, ...] = ()
+
+
+LOOPBACK_START = ipaddress.IPv4Address("127.0.0.0")  # kube-proxy's ipv4LoopbackStart
+LOOPBACK = ipaddress.IPv4Address("127.0.0.1")  # lo
+
+
+def node_port_cidrs(
+    config: KubeProxyConfig, node_ip: ipaddress.IPv4Address
+) -> tuple[ipaddress.IPv4Network, ...] | None:
+    """The IPv4 CIDRs of ``--nodeport-addresses`` on the node ``node_ip``; None: every address.
+
+    As NewNodePortAddresses for IPv4: ``primary`` is the node IP as a /32;
+    IPv6 CIDRs are another family's; none left (or ``0.0.0.0/0`` among them)
+    matches every address.
+
+    >>> ip = ipaddress.IPv4Address("192.168.0.2")
+    >>> node_port_cidrs(KubeProxyConfig(), ip) is None
+    True
+    >>> node_port_cidrs(KubeProxyConfig(node_port_addresses=("primary",)), ip)
+    (IPv4Network('192.168.0.2/32'),)
+    """
+    values = config.node_port_addresses
+    if values == (NODE_PORT_ADDRESSES_PRIMARY,):
+        return (ipaddress.IPv4Network(node_ip),)
+    cidrs = tuple(
+        net for net in map(ipaddress.ip_network, values) if isinstance(net, ipaddress.IPv4Network)
+    )
+    if not cidrs or any(net.prefixlen == 0 for net in cidrs):
+        return None
+    return cidrs
+
+
+def localhost_nodeports(config: KubeProxyConfig, node_ip: ipaddress.IPv4Address) -> bool:
+    """Whether NodePorts answer on 127.0.0.1: the flag, unless ``--nodeport-addresses`` leaves
+    out every loopback address (kube-proxy then turns it off, and ``route_localnet`` with it).
+    """
+    if not config.node_port_addresses:  # the usual case, asked once per NodePort
+        return config.localhost_nodeports
+    cidrs = node_port_cidrs(config, node_ip)
+    contains_loopback = cidrs is None or any(
+        net.network_address.is_loopback or LOOPBACK_START in net for net in cidrs
+    )
+    return config.localhost_nodeports and contains_loopback
+
+
+def node_port_ips(node: KubeProxyNode) -> tuple[ipaddress.IPv4Address, ...] | None:
+    """The node's addresses that accept NodePorts; None: every local address (addrtype LOCAL).
+
+    GetNodeIPs: each address of the node's interfaces inside some CIDR, once,
+    in interface order; loopback addresses only with localhost NodePorts on.
+    """
+    cidrs = node_port_cidrs(node.config, node.ip)
+    if cidrs is None:
+        return None
+    localhost = localhost_nodeports(node.config, node.ip)
+    addresses = node.addresses or (LOOPBACK, node.ip)
+    return tuple(
+        ip
+        for ip in dict.fromkeys(addresses)
+        if any(ip in net for net in cidrs) and (localhost or not ip.is_loopback)
     )
 
 
@@ -268,4 +340,20 @@ def kube_proxy_node(state: ClusterState, node_name: str) -> KubeProxyNode:
         local_cidr=local_cidr,
         zone=node.node.zone,
         config=topology.kube_proxy,
+        addresses=node_addresses(state, node_name),
     )
+
+
+def node_addresses(state: ClusterState, node_name: str) -> tuple[ipaddress.IPv4Address, ...]:
+    """The addresses on ``node_name``'s interfaces, in the order netsim's dataplane adds them.
+
+    ``lo``, the NIC (the ``l2`` bridge holds it instead), ``flannel.1`` (its
+    podCIDR's network address, in ``vxlan``), then the bridge's gateway.
+    """
+    node = state.nodes[node_name]
+    flannel = (
+        (node.pod_cidr.network_address,)
+        if state.topology.pod_network.mode == PodNetworkMode.VXLAN
+        else ()
+    )
+    return (LOOPBACK, node.ip, *flannel, node.gateway)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Final
 
+from netsim.control.kubeproxy_ports import localhost_nodeports
 from netsim.control.realize import POD_IFNAME
 from netsim.control.state import ClusterState, NodeState, PodState
 from netsim.dataplane.devices import InterfaceKind, NamespaceKind, SysctlName
@@ -82,7 +83,7 @@ def new_node_namespace(ctx: BuildContext, node: NodeState) -> NamespaceDraft:
     """A node's root namespace with ``lo``, the NIC (no address yet) and flanneld's rules."""
     topology = ctx.state.topology
     ns = ctx.new_namespace(node_netns_id(node.name), NamespaceKind.NODE, node.name, ip_forward=True)
-    ns.sysctls[SysctlName.ROUTE_LOCALNET] = int(topology.kube_proxy.localhost_nodeports)
+    ns.sysctls[SysctlName.ROUTE_LOCALNET] = int(localhost_nodeports(topology.kube_proxy, node.ip))
     ctx.add_device(ns, NODE_NIC, InterfaceKind.ETHERNET, node.node.mtu)
     rules = flannel_masquerade_rules(
         node.pod_cidr, topology.cluster_cidr, random_fully=topology.kube_proxy.random_fully

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_SERVICE_CIDR",
     "FLANNEL_VXLAN_PORT",
     "IANA_VXLAN_PORT",
+    "NODE_PORT_ADDRESSES_PRIMARY",
     "ExternalClient",
     "KubeProxyConfig",
     "L3Routing",
@@ -53,6 +54,7 @@ DEFAULT_VNI = 1  # flannel's default VNI
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"  # kubeadm's default
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"  # kubeadm
 ZONE_LABEL = "topology.kubernetes.io/zone"  # well-known label
+NODE_PORT_ADDRESSES_PRIMARY = "primary"  # kube-proxy --nodeport-addresses: the node IP only
 HOSTNAME_LABEL = "kubernetes.io/hostname"  # set by kubelet
 OS_LABEL = "kubernetes.io/os"  # set by kubelet
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")  # core/v1 TaintEffect
@@ -155,6 +157,8 @@ class KubeProxyConfig:
     detect_local: str = "ClusterCIDR"  # --detect-local-mode
     random_fully: bool = True  # iptables >= 1.6.2 supports --random-fully
     localhost_nodeports: bool = True  # --iptables-localhost-nodeports
+    # --nodeport-addresses: CIDRs (IPv4 or IPv6, as networks), or ("primary",); () is all
+    node_port_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +453,15 @@ def _external_clients(top: Reader) -> tuple[ExternalClient, ...]:
 
 
 def _kube_proxy(reader: Reader) -> KubeProxyConfig:
-    reader.check_keys(("masquerade_all", "detect_local", "random_fully", "localhost_nodeports"))
+    reader.check_keys(
+        (
+            "masquerade_all",
+            "detect_local",
+            "random_fully",
+            "localhost_nodeports",
+            "node_port_addresses",
+        )
+    )
     return KubeProxyConfig(
         masquerade_all=reader.boolean("masquerade_all", False),
         detect_local=reader.choice(
@@ -457,7 +469,22 @@ def _kube_proxy(reader: Reader) -> KubeProxyConfig:
         ),
         random_fully=reader.boolean("random_fully", True),
         localhost_nodeports=reader.boolean("localhost_nodeports", True),
+        node_port_addresses=_node_port_addresses(reader),
     )
+
+
+def _node_port_addresses(reader: Reader) -> tuple[str, ...]:
+    """``--nodeport-addresses``: ``primary`` alone, or CIDRs (host bits allowed, as kube-proxy)."""
+    key = "node_port_addresses"
+    values = reader.string_list(key)
+    if values == [NODE_PORT_ADDRESSES_PRIMARY]:
+        return (NODE_PORT_ADDRESSES_PRIMARY,)
+    if NODE_PORT_ADDRESSES_PRIMARY in values:
+        raise reader.fail(f"{NODE_PORT_ADDRESSES_PRIMARY!r} cannot be combined with CIDRs", key)
+    for text in values:
+        if "/" not in text:  # kube-proxy's validation wants a prefix length
+            raise reader.fail(f"{text!r} is not a valid CIDR (ADDRESS/PREFIX)", key)
+    return tuple(str(reader.network(key, text=text, strict=False)) for text in values)
 
 
 def _check_unique(

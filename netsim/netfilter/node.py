@@ -29,6 +29,7 @@ from netsim.control.kubeproxy_ports import (
     ServicePortInfo,
     cluster_service_ports,
     kube_proxy_node,
+    node_port_ips,
 )
 from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.control.state import ClusterState
@@ -103,9 +104,11 @@ def kube_proxy_sharing_key(
 ) -> tuple[Hashable, ...]:
     """What kube-proxy's rules on ``node`` depend on: nodes with equal keys get equal rules.
 
-    Always the local-traffic detector's CIDR and the proxy options; the node's
-    name, zone and IP as :func:`node_dependence` says (``dependence``: its
-    result for ``service_ports``, computed once for many nodes).
+    Always the local-traffic detector's CIDR, the proxy options and the node
+    addresses that accept NodePorts (when ``--nodeport-addresses`` restricts
+    them); the node's name, zone and IP as :func:`node_dependence` says
+    (``dependence``: its result for ``service_ports``, computed once for many
+    nodes).
     """
     by_name, by_zone, by_ip = node_dependence(service_ports) if dependence is None else dependence
     return (
@@ -116,6 +119,7 @@ def kube_proxy_sharing_key(
         node.name if by_name else None,
         node.zone if by_zone else None,
         node.ip if by_ip else None,
+        node_port_ips(node),  # --nodeport-addresses names the node's own addresses
     )
 
 

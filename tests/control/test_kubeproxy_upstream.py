@@ -70,20 +70,22 @@ A = IPv4Address
 # --- kube-proxy's fake proxier and its test conventions -------------------------------
 
 TEST_NODE_NAME = "test-node"  # testNodeName
-# NewFakeProxier: ClusterCIDR detector 10.0.0.0/8, no --random-fully (the fake
-# iptables lacks it), both nfacct counters present, localhost NodePorts on.
-TEST_NODE = KubeProxyNode(
-    name=TEST_NODE_NAME,
-    ip=A("192.168.0.2"),
-    local_cidr=IPv4Network("10.0.0.0/8"),
-    config=KubeProxyConfig(random_fully=False),
-    nfacct=True,
-)
 NODE_IP = A("192.168.0.2")  # testNodeIP
 NODE_IP_ALT = A("192.168.1.2")  # testNodeIPAlt
 EXTERNAL_IP = A("192.168.99.11")  # testExternalIP: a Service externalIP that is also a node IP
 NODE_IPS = (NODE_IP, NODE_IP_ALT, EXTERNAL_IP)  # testNodeIPs (its IPv6 addresses left out)
 LOCALHOST = A("127.0.0.1")
+# NewFakeProxier: ClusterCIDR detector 10.0.0.0/8, no --random-fully (the fake
+# iptables lacks it), both nfacct counters present, localhost NodePorts on, and its
+# fake network: lo 127.0.0.1, eth0 the three node IPs.
+TEST_NODE = KubeProxyNode(
+    name=TEST_NODE_NAME,
+    ip=NODE_IP,
+    local_cidr=IPv4Network("10.0.0.0/8"),
+    config=KubeProxyConfig(random_fully=False),
+    nfacct=True,
+    addresses=(LOCALHOST, *NODE_IPS),
+)
 POD = A("10.0.0.2")  # the pod source most flows use
 EXTERNAL_CLIENT = A("203.0.113.2")  # testExternalClient
 EXTERNAL_CLIENT_BLOCKED = A("203.0.113.130")  # testExternalClientBlocked
@@ -460,18 +462,38 @@ def _node_ports() -> list[Scenario]:
         "localhost to nodePort gets masqueraded", LOCALHOST, LOCALHOST, 3001, both, masq=True
     )
     disabled = Flow("localhost to nodePort is ignored", LOCALHOST, LOCALHOST, 3001, "")
-    no_localhost = dataclasses.replace(
-        TEST_NODE, config=KubeProxyConfig(random_fully=False, localhost_nodeports=False)
-    )
+    alt_ignored = Flow("secondary nodeIP ignores NodePorts", EXTERNAL_CLIENT, NODE_IP_ALT, 3001, "")
     return [
         Scenario("TestNodePorts/ipv4, localhost-nodeports enabled", (port,), (*common, enabled)),
         Scenario(
             "TestNodePorts/ipv4, localhost-nodeports disabled",
             (port,),
             (*common, disabled),
-            no_localhost,
+            node_ports_node(False),
+        ),
+        Scenario(
+            "TestNodePorts/ipv4, localhost-nodeports disabled, localhost in nodeport-addresses",
+            (port,),
+            (*common[:3], disabled, alt_ignored),
+            node_ports_node(False, "192.168.0.0/24", "127.0.0.1/32"),
+        ),
+        Scenario(  # upstream's name says enabled; its case sets localhostNodePorts false
+            "TestNodePorts/ipv4, localhost-nodeports enabled, multiple nodeport-addresses",
+            (port,),
+            (*common, disabled),
+            node_ports_node(False, "192.168.0.0/24", "192.168.1.0/24", "2001:db8::/64"),
         ),
     ]
+
+
+def node_ports_node(localhost_nodeports: bool, *node_port_addresses: str) -> KubeProxyNode:
+    """TEST_NODE with TestNodePorts' --iptables-localhost-nodeports and --nodeport-addresses."""
+    config = KubeProxyConfig(
+        random_fully=False,
+        localhost_nodeports=localhost_nodeports,
+        node_port_addresses=node_port_addresses,
+    )
+    return dataclasses.replace(TEST_NODE, config=config)
 
 
 def _health_check_node_port() -> list[Scenario]:
@@ -486,9 +508,10 @@ def _health_check_node_port() -> list[Scenario]:
     )
     accepted = Flow("firewall accepts HealthCheckNodePort", A("1.2.3.4"), NODE_IP, 30000, "ACCEPT")
     deleted = Flow("HealthCheckNodePort no longer has any rule", A("1.2.3.4"), NODE_IP, 30000, "")
+    node = node_ports_node(True, "127.0.0.0/8")  # fp.nodePortAddresses
     return [
-        Scenario("TestHealthCheckNodePort", (port,), (accepted,)),
-        Scenario("TestHealthCheckNodePort/service deleted", (), (deleted,)),
+        Scenario("TestHealthCheckNodePort", (port,), (accepted,), node),
+        Scenario("TestHealthCheckNodePort/service deleted", (), (deleted,), node),
     ]
 
 
@@ -1045,18 +1068,26 @@ LOCALNET_RULE = (
 
 
 @pytest.mark.parametrize(
-    ("localhost_nodeports", "expected"),
+    ("node", "expected"),
     [
-        pytest.param(True, [LOCALNET_RULE], id="ipv4, localhost-nodeports enabled"),
-        pytest.param(False, [], id="ipv4, localhost-nodeports disabled"),
+        pytest.param(
+            node_ports_node(True), [LOCALNET_RULE], id="ipv4, localhost-nodeports enabled"
+        ),
+        pytest.param(node_ports_node(False), [], id="ipv4, localhost-nodeports disabled"),
+        pytest.param(
+            node_ports_node(False, "192.168.0.0/24", "127.0.0.1/32"),
+            [],
+            id="ipv4, localhost-nodeports disabled, localhost in nodeport-addresses",
+        ),
+        pytest.param(
+            node_ports_node(False, "192.168.0.0/24", "192.168.1.0/24", "2001:db8::/64"),
+            [],
+            id="ipv4, localhost-nodeports enabled, multiple nodeport-addresses",
+        ),
     ],
 )
-def test_node_ports_kubelet_firewall_chain(localhost_nodeports: bool, expected: list[str]) -> None:
+def test_node_ports_kubelet_firewall_chain(node: KubeProxyNode, expected: list[str]) -> None:
     """TestNodePorts: KUBE-FIREWALL holds the anti-martian rule only with localhost NodePorts."""
-    node = dataclasses.replace(
-        TEST_NODE,
-        config=KubeProxyConfig(random_fully=False, localhost_nodeports=localhost_nodeports),
-    )
     port = service_port(
         "ns1/svc1",
         "172.30.0.41",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -140,3 +141,39 @@ def test_verify_random_clusters(
     topology = write_random_cluster(tmp_path / "cluster", seed, mode)
     code, out = _verify([str(topology), "--name", name], state_dir)
     assert code == 0, out
+
+
+@pytest.mark.parametrize("addresses", [["primary"], ["192.168.56.0/24", "127.0.0.0/8"]])
+def test_nodeport_addresses_agree_with_the_kernel(
+    addresses: list[str], kernel_lab: tuple[str, Path], tmp_path: Path
+) -> None:
+    """kube_proxy.node_port_addresses: the NodePort answers on the node IP, not on cni0's."""
+    from netsim.control.realize import realize
+    from netsim.dataplane.build import build_dataplane
+    from netsim.lab.flows import FlowSpec
+    from netsim.lab.verify import expect_flows, verify_flows
+    from netsim.model.spec import load_cluster
+    from netsim.trace import Disposition
+
+    name, state_dir = kernel_lab
+    shutil.copytree(TOPOLOGIES / "demo", tmp_path / "demo")
+    text = (TOPOLOGIES / "l3.yaml").read_text()
+    topology = tmp_path / "l3.yaml"
+    topology.write_text(
+        text.replace("manifests:", f"kube_proxy:\n  node_port_addresses: {addresses}\nmanifests:")
+    )
+    dataplane = build_dataplane(realize(load_cluster(topology)))
+    flows = [
+        FlowSpec("client/curl", "node:node-2:30080"),
+        FlowSpec("client/curl", "10.244.1.1:30080"),  # node-2's cni0
+        FlowSpec("ext:laptop", "node:node-1:30080"),
+    ]
+    expected = expect_flows(dataplane, flows)
+    assert Disposition.DELIVERED in {o.disposition for o in expected[0].outcomes}
+    assert {o.disposition for o in expected[1].outcomes} == {Disposition.PORT_NOT_LISTENING}
+    try:
+        lab = lab_up(dataplane, name=name, topology=str(topology), mode=None, state_dir=state_dir)
+        checks = verify_flows(lab, expected)
+    finally:
+        lab_down(state_dir, name)
+    assert [c.problems for c in checks] == [(), (), ()]

@@ -123,6 +123,21 @@ def test_default_underlay_is_the_first_nodes_24() -> None:
             r"labels\.x: must be a string \(quote it: '1'\)",
             id="label-not-string",
         ),
+        pytest.param(
+            {"kube_proxy": {"node_port_addresses": ["primary", "10.0.0.0/8"]}},
+            r"kube_proxy\.node_port_addresses: 'primary' cannot be combined with CIDRs",
+            id="nodeport-addresses-primary-and-cidrs",
+        ),
+        pytest.param(
+            {"kube_proxy": {"node_port_addresses": ["10.20.30.40"]}},
+            r"kube_proxy\.node_port_addresses: '10\.20\.30\.40' is not a valid CIDR",
+            id="nodeport-addresses-not-a-cidr",
+        ),
+        pytest.param(
+            {"kube_proxy": {"node_port_addresses": "192.168.56.0/24"}},
+            r"kube_proxy\.node_port_addresses: must be a list, not a string",
+            id="nodeport-addresses-not-a-list",
+        ),
     ],
 )
 def test_invalid(changes: dict[str, object], message: str) -> None:
@@ -164,3 +179,20 @@ def test_topology_must_be_one_document(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     with pytest.raises(TopologyError, match=r"nope\.yaml: file not found"):
         load_topology("nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        pytest.param([], (), id="unset: every local address"),
+        pytest.param(["primary"], ("primary",), id="primary"),
+        pytest.param(
+            ["192.168.56.5/24", "2001:db8::/64", "127.0.0.1/32"],
+            ("192.168.56.0/24", "2001:db8::/64", "127.0.0.1/32"),
+            id="cidrs, host bits allowed as kube-proxy allows them",
+        ),
+    ],
+)
+def test_kube_proxy_node_port_addresses(given: list[str], kept: tuple[str, ...]) -> None:
+    topology = parse(kube_proxy={"node_port_addresses": given})
+    assert topology.kube_proxy.node_port_addresses == kept

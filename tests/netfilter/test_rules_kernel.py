@@ -16,7 +16,7 @@ from netsim.netfilter.diff import diff_rulesets
 from netsim.netfilter.node import kube_proxy_ruleset
 from netsim.netfilter.parse import parse_iptables_save
 from netsim.netfilter.render import render_iptables_save
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, WriteCluster
 from tests.kernel import network_namespace, run_in, without_comments
 
 pytestmark = pytest.mark.kernel
@@ -37,6 +37,30 @@ def test_generated_rules_load_and_save_as_netsim_prints_them(path: Path) -> None
         predicted = kube_proxy_ruleset(state, node)
         assert render_iptables_save(predicted) == saved
         assert diff_rulesets(predicted, parse_iptables_save(saved, "kernel")) == ()
+
+
+@pytest.mark.parametrize(
+    "kube_proxy",
+    [
+        pytest.param({"node_port_addresses": ["192.168.56.0/24"]}, id="nodeport-addresses"),
+        pytest.param({"node_port_addresses": ["primary"]}, id="nodeport-addresses primary"),
+        pytest.param({"localhost_nodeports": False}, id="no localhost nodeports"),
+    ],
+)
+def test_kube_proxy_options_load_and_save_as_netsim_prints_them(
+    kube_proxy: dict[str, object], write_cluster: WriteCluster
+) -> None:
+    """Without localhost NodePorts the payload has no KUBE-FIREWALL, yet INPUT jumps to it."""
+    service = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: default}\n"
+        "spec: {type: NodePort, selector: {app: a}, ports: [{port: 80, nodePort: 30080}]}\n"
+    )
+    state = realize(load_cluster(write_cluster(service, kube_proxy=kube_proxy)))
+    restore = node_restore_text(node_rules(state, "node-1"))
+    saved = saved_by_kernel(restore)
+    predicted = kube_proxy_ruleset(state, "node-1")
+    assert render_iptables_save(predicted) == saved
+    assert ":KUBE-FIREWALL - [0:0]" in saved and "-A INPUT -j KUBE-FIREWALL" in saved
 
 
 def test_restore_test_mode_accepts_the_save_form() -> None:
