@@ -25,11 +25,11 @@ internalTrafficPolicy Local, the health-check NodePort, sessionAffinity
 ClientIP (``recent``), services without endpoints (REJECT) or without local
 endpoints (DROP), terminating endpoints as fallback, zone hints, the
 large-cluster mode (> 1000 endpoints: no comments on SEP rules), the
-local-traffic detectors ClusterCIDR and NodeCIDR, ``--masquerade-all``,
+local-traffic detectors ClusterCIDR, NodeCIDR, BridgeInterface and
+InterfaceNamePrefix, ``--masquerade-all``,
 ``--nodeport-addresses`` (IPv4 CIDRs or ``primary``).
 Not modelled: IPv6, partial syncs
-and stale-chain deletion (``-X`` lines), the InterfaceNamePrefix and
-BridgeInterface detectors.
+and stale-chain deletion (``-X`` lines).
 
 Not here: the service ports, endpoints and node the rules are written from,
 and which endpoints a node uses (:mod:`netsim.control.kubeproxy_ports`); the
@@ -209,6 +209,23 @@ def assemble_ruleset(node: KubeProxyNode, blocks: Sequence[ServicePortRules]) ->
     )
 
 
+def local_match(node: KubeProxyNode) -> str | None:
+    """The local-traffic detector's match (IfLocal; ``! `` before it is IfNotLocal), if any.
+
+    >>> import ipaddress
+    >>> ip = ipaddress.IPv4Address("192.168.0.2")
+    >>> local_match(KubeProxyNode("n", ip, ipaddress.IPv4Network("10.244.0.0/16")))
+    '-s 10.244.0.0/16'
+    >>> local_match(KubeProxyNode("n", ip, None, local_interface="cni0"))
+    '-i cni0'
+    """
+    if node.local_cidr is not None:
+        return f"-s {node.local_cidr}"
+    if node.local_interface is not None:
+        return f"-i {node.local_interface}"
+    return None
+
+
 def service_port_rules(sp: ServicePortInfo, node: KubeProxyNode, large: bool) -> ServicePortRules:
     """One iteration of syncProxyRules' service loop (``large``: the large-cluster mode)."""
     filter_rules: list[str] = []
@@ -246,7 +263,7 @@ def service_port_rules(sp: ServicePortInfo, node: KubeProxyNode, large: bool) ->
     proto = f"-m {p} -p {p}"
     port = f"--dport {sp.port}"
     cluster_ip = str(sp.cluster_ip)
-    local_cidr = None if node.local_cidr is None else str(node.local_cidr)
+    pod_source = local_match(node)  # the local-traffic detector
 
     if has_internal:
         nat_rules.append(
@@ -313,9 +330,9 @@ def service_port_rules(sp: ServicePortInfo, node: KubeProxyNode, large: bool) ->
     if has_internal:
         if node.config.masquerade_all:
             nat_rules.append(f"-A {internal_chain} {cluster_ip_args} -j {KUBE_MARK_MASQ}")
-        elif local_cidr is not None:
+        elif pod_source is not None:
             nat_rules.append(
-                f"-A {internal_chain} {cluster_ip_args} ! -s {local_cidr} -j {KUBE_MARK_MASQ}"
+                f"-A {internal_chain} {cluster_ip_args} ! {pod_source} -j {KUBE_MARK_MASQ}"
             )
     if uses_ext:
         nat_chains.append(ext_chain)
@@ -325,10 +342,10 @@ def service_port_rules(sp: ServicePortInfo, node: KubeProxyNode, large: bool) ->
                 f' destinations" -j {KUBE_MARK_MASQ}'
             )
         else:
-            if local_cidr is not None:
+            if pod_source is not None:
                 nat_rules.append(
                     f'-A {ext_chain} -m comment --comment "pod traffic for {n} external'
-                    f' destinations" -s {local_cidr} -j {svc_chain}'
+                    f' destinations" {pod_source} -j {svc_chain}'
                 )
             nat_rules.append(
                 f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {n} external'

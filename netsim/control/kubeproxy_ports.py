@@ -122,6 +122,8 @@ class KubeProxyNode:
     # every address on the node's interfaces, in the kernel's order (--nodeport-addresses
     # picks from these); empty: the node IP and 127.0.0.1
     addresses: tuple[ipaddress.IPv4Address, ...] = ()
+    # the detector's -i match instead of a CIDR: BridgeInterface "cni0", InterfaceNamePrefix "veth+"
+    local_interface: str | None = None
 
 
 LOOPBACK_START = ipaddress.IPv4Address("127.0.0.0")  # kube-proxy's ipv4LoopbackStart
@@ -328,19 +330,21 @@ def kube_proxy_node(state: ClusterState, node_name: str) -> KubeProxyNode:
     """What kube-proxy knows about ``node_name`` of a realized cluster."""
     topology = state.topology
     node = state.nodes[node_name]
-    detector = topology.kube_proxy.detect_local
-    local_cidr = {
-        "ClusterCIDR": topology.cluster_cidr,
-        "NodeCIDR": node.pod_cidr,
-        "None": None,
-    }[detector]
+    config = topology.kube_proxy
+    detector = config.detect_local
+    local_cidr = {"ClusterCIDR": topology.cluster_cidr, "NodeCIDR": node.pod_cidr}.get(detector)
+    local_interface = {
+        "BridgeInterface": config.pod_bridge_interface,
+        "InterfaceNamePrefix": f"{config.pod_interface_name_prefix}+",
+    }.get(detector)
     return KubeProxyNode(
         name=node_name,
         ip=node.ip,
         local_cidr=local_cidr,
         zone=node.node.zone,
-        config=topology.kube_proxy,
+        config=config,
         addresses=node_addresses(state, node_name),
+        local_interface=local_interface,
     )
 
 

@@ -51,10 +51,13 @@ DEFAULT_MTU = 1500  # Ethernet
 FLANNEL_VXLAN_PORT = 8472  # Linux kernel default, flannel's default
 IANA_VXLAN_PORT = 4789  # RFC 7348
 DEFAULT_VNI = 1  # flannel's default VNI
+MAX_IFNAME = 15  # IFNAMSIZ 16 with the NUL
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"  # kubeadm's default
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"  # kubeadm
 ZONE_LABEL = "topology.kubernetes.io/zone"  # well-known label
 NODE_PORT_ADDRESSES_PRIMARY = "primary"  # kube-proxy --nodeport-addresses: the node IP only
+# kube-proxy --detect-local-mode, and None: no local-traffic detector
+DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix", "None")
 HOSTNAME_LABEL = "kubernetes.io/hostname"  # set by kubelet
 OS_LABEL = "kubernetes.io/os"  # set by kubelet
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")  # core/v1 TaintEffect
@@ -155,6 +158,8 @@ class KubeProxyConfig:
 
     masquerade_all: bool = False
     detect_local: str = "ClusterCIDR"  # --detect-local-mode
+    pod_bridge_interface: str = ""  # --pod-bridge-interface (detect_local BridgeInterface)
+    pod_interface_name_prefix: str = ""  # --pod-interface-name-prefix (InterfaceNamePrefix)
     random_fully: bool = True  # iptables >= 1.6.2 supports --random-fully
     localhost_nodeports: bool = True  # --iptables-localhost-nodeports
     # --nodeport-addresses: CIDRs (IPv4 or IPv6, as networks), or ("primary",); () is all
@@ -318,8 +323,10 @@ def _pod_network(reader: Reader) -> PodNetwork:
         port=vx.integer("port", FLANNEL_VXLAN_PORT, minimum=1, maximum=65535),
         device=vx.string("device", f"flannel.{vni}"),
     )
-    if len(vxlan.device) > 15:
-        raise vx.fail(f"{vxlan.device!r} is longer than 15 characters (IFNAMSIZ)", "device")
+    if len(vxlan.device) > MAX_IFNAME:
+        raise vx.fail(
+            f"{vxlan.device!r} is longer than {MAX_IFNAME} characters (IFNAMSIZ)", "device"
+        )
     l3 = reader.sub("l3")
     l3.check_keys(("routing",))
     routing = L3Routing(l3.choice("routing", [r.value for r in L3Routing], L3Routing.HOST_GW))
@@ -457,20 +464,49 @@ def _kube_proxy(reader: Reader) -> KubeProxyConfig:
         (
             "masquerade_all",
             "detect_local",
+            "pod_bridge_interface",
+            "pod_interface_name_prefix",
             "random_fully",
             "localhost_nodeports",
             "node_port_addresses",
         )
     )
+    detect_local = reader.choice("detect_local", DETECT_LOCAL_MODES, "ClusterCIDR")
     return KubeProxyConfig(
         masquerade_all=reader.boolean("masquerade_all", False),
-        detect_local=reader.choice(
-            "detect_local", ("ClusterCIDR", "NodeCIDR", "None"), "ClusterCIDR"
+        detect_local=detect_local,
+        pod_bridge_interface=_detector_interface(
+            reader, "pod_bridge_interface", detect_local == "BridgeInterface"
+        ),
+        pod_interface_name_prefix=_detector_interface(
+            reader, "pod_interface_name_prefix", detect_local == "InterfaceNamePrefix"
         ),
         random_fully=reader.boolean("random_fully", True),
         localhost_nodeports=reader.boolean("localhost_nodeports", True),
         node_port_addresses=_node_port_addresses(reader),
     )
+
+
+def _detector_interface(reader: Reader, key: str, used: bool) -> str:
+    """The interface (or prefix) the local-traffic detector matches: required iff ``used``."""
+    if not used:
+        if reader.has(key):
+            raise reader.fail(f"only used with detect_local {_DETECTOR_OF[key]}", key)
+        return ""
+    name = reader.string(key, required=True)
+    if len(name) > MAX_IFNAME or "/" in name or any(c.isspace() for c in name):
+        raise reader.fail(
+            f"{name!r} is not an interface name (at most {MAX_IFNAME} characters,"
+            " no '/' or whitespace)",
+            key,
+        )
+    return name
+
+
+_DETECTOR_OF = {
+    "pod_bridge_interface": "BridgeInterface",
+    "pod_interface_name_prefix": "InterfaceNamePrefix",
+}
 
 
 def _node_port_addresses(reader: Reader) -> tuple[str, ...]:

@@ -113,6 +113,7 @@ def kube_proxy_sharing_key(
     by_name, by_zone, by_ip = node_dependence(service_ports) if dependence is None else dependence
     return (
         node.local_cidr,
+        node.local_interface,
         node.config,
         node.nfacct,
         node.tcp_be_liberal,

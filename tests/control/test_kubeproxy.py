@@ -416,3 +416,32 @@ def test_cache_rejects_a_port_changed_and_removed() -> None:
     port = upstream_ports()[0]
     with pytest.raises(ValueError, match="both changed and removed"):
         update_cache(cache, [port], [service_port_key(port)])
+
+
+@pytest.mark.parametrize(
+    ("detector", "if_local"),
+    [
+        pytest.param(
+            {"local_cidr": ipaddress.IPv4Network("10.0.0.0/8")}, "-s 10.0.0.0/8", id="cidr"
+        ),
+        pytest.param({"local_interface": "cni0"}, "-i cni0", id="BridgeInterface"),
+        pytest.param({"local_interface": "veth+"}, "-i veth+", id="InterfaceNamePrefix"),
+    ],
+)
+def test_local_traffic_detectors_write_their_match(
+    detector: dict[str, object], if_local: str
+) -> None:
+    """Spec \u00a77: IfNotLocal in the cluster IP masquerade rule, IfLocal in eTP Local's pod rule."""
+    node = dataclasses.replace(TEST_NODE, **{"local_cidr": None, **detector})  # type: ignore[arg-type]
+    port = sp("ns1", "svc1", "172.30.0.41", ep("10.180.0.1"), node_port=3001)
+    local = dataclasses.replace(port, name="svc2", external_policy_local=True)
+    rules = generate_rules([port, local], node).restore_text().splitlines()
+    assert (
+        '-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp'
+        f" -p tcp -d 172.30.0.41 --dport 80 ! {if_local} -j KUBE-MARK-MASQ"
+    ) in rules
+    assert any(
+        r.startswith("-A KUBE-EXT-")
+        and f'"pod traffic for ns1/svc2:p80 external destinations" {if_local} -j KUBE-SVC-' in r
+        for r in rules
+    )

@@ -177,3 +177,30 @@ def test_nodeport_addresses_agree_with_the_kernel(
     finally:
         lab_down(state_dir, name)
     assert [c.problems for c in checks] == [(), (), ()]
+
+
+@pytest.mark.parametrize(
+    ("mode", "detector"),
+    [
+        pytest.param(
+            "l3", "detect_local: BridgeInterface\n  pod_bridge_interface: cni0", id="l3-bridge"
+        ),
+        pytest.param(
+            "vxlan",
+            "detect_local: InterfaceNamePrefix\n  pod_interface_name_prefix: veth",
+            id="vxlan-prefix",
+        ),
+    ],
+)
+def test_verify_local_traffic_detectors(
+    mode: str, detector: str, kernel_lab: tuple[str, Path], tmp_path: Path
+) -> None:
+    """kube-proxy's -i detectors: pods reach the node through cni0, never through a veth+ match."""
+    name, state_dir = kernel_lab
+    shutil.copytree(TOPOLOGIES / "demo", tmp_path / "demo")
+    topology = tmp_path / f"{mode}.yaml"
+    text = (TOPOLOGIES / f"{mode}.yaml").read_text()
+    topology.write_text(text.replace("manifests:", f"kube_proxy:\n  {detector}\nmanifests:"))
+    code, out = _verify([str(topology), "--name", name], state_dir)
+    assert code == 0, out
+    assert out.endswith(" 0 disagree\n")

@@ -124,6 +124,27 @@ def test_default_underlay_is_the_first_nodes_24() -> None:
             id="label-not-string",
         ),
         pytest.param(
+            {"kube_proxy": {"detect_local": "BridgeInterface"}},
+            r"kube_proxy\.pod_bridge_interface: required field is missing",
+            id="bridge-detector-without-bridge",
+        ),
+        pytest.param(
+            {"kube_proxy": {"pod_interface_name_prefix": "veth"}},
+            r"kube_proxy\.pod_interface_name_prefix: only used with detect_local"
+            r" InterfaceNamePrefix",
+            id="prefix-without-its-detector",
+        ),
+        pytest.param(
+            {
+                "kube_proxy": {
+                    "detect_local": "InterfaceNamePrefix",
+                    "pod_interface_name_prefix": "a-much-too-long-prefix",
+                }
+            },
+            r"'a-much-too-long-prefix' is not an interface name \(at most 15 characters",
+            id="prefix-too-long",
+        ),
+        pytest.param(
             {"kube_proxy": {"node_port_addresses": ["primary", "10.0.0.0/8"]}},
             r"kube_proxy\.node_port_addresses: 'primary' cannot be combined with CIDRs",
             id="nodeport-addresses-primary-and-cidrs",
@@ -196,3 +217,14 @@ def test_missing_file() -> None:
 def test_kube_proxy_node_port_addresses(given: list[str], kept: tuple[str, ...]) -> None:
     topology = parse(kube_proxy={"node_port_addresses": given})
     assert topology.kube_proxy.node_port_addresses == kept
+
+
+def test_kube_proxy_interface_detectors() -> None:
+    bridge = parse(kube_proxy={"detect_local": "BridgeInterface", "pod_bridge_interface": "cni0"})
+    assert bridge.kube_proxy.detect_local == "BridgeInterface"
+    assert bridge.kube_proxy.pod_bridge_interface == "cni0"
+    prefix = parse(
+        kube_proxy={"detect_local": "InterfaceNamePrefix", "pod_interface_name_prefix": "veth"}
+    )
+    assert prefix.kube_proxy.pod_interface_name_prefix == "veth"
+    assert prefix.kube_proxy.pod_bridge_interface == ""

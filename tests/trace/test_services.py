@@ -282,3 +282,31 @@ def test_node_to_nodeport_on_itself() -> None:
     assert_well_formed(traces)
     assert {t.disposition for t in traces} == {Disposition.DELIVERED}
     assert len(traces) == 3
+
+
+@pytest.mark.parametrize(
+    ("detector", "masqueraded"),
+    [
+        pytest.param({}, False, id="ClusterCIDR"),
+        pytest.param(
+            {"detect_local": "BridgeInterface", "pod_bridge_interface": "cni0"}, False, id="bridge"
+        ),
+        pytest.param(
+            {"detect_local": "InterfaceNamePrefix", "pod_interface_name_prefix": "veth"},
+            True,
+            id="prefix",
+        ),
+        pytest.param({"detect_local": "None"}, False, id="none"),
+    ],
+)
+def test_local_traffic_detector_decides_pod_to_cluster_ip_masquerade(
+    detector: dict[str, str], masqueraded: bool, write_cluster: WriteCluster
+) -> None:
+    """A pod's packet is routed from cni0 (the bridge), so an interface prefix never matches it."""
+    dp = build_dataplane(
+        realize(load_cluster(write_cluster(SMALL + ANY_PODS, kube_proxy=detector)))
+    )
+    traces = trace_flow(prepare(dp), make_flow(dp, "default/client", "svc:default/sticky:80"))
+    assert_well_formed(traces)
+    assert {t.disposition for t in traces} == {Disposition.DELIVERED}
+    assert {any(n.nat == "MASQUERADE" for n in nats(t)) for t in traces} == {masqueraded}
