@@ -62,6 +62,7 @@ from typing import Any, Final
 
 __all__ = [
     "K8S_RAND_ALPHABET",
+    "MAX_IFNAME",
     "ROUTER_NETNS_ID",
     "client_netns_id",
     "container_id",
@@ -89,6 +90,7 @@ __all__ = [
 ]
 
 K8S_RAND_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand
+MAX_IFNAME = 15  # IFNAMSIZ 16 with the NUL: the longest interface name
 # Byte b -> K8S_RAND_ALPHABET[b % 27], as a bytes.translate table (one C call per name).
 _SAFE_BYTES = bytes(ord(K8S_RAND_ALPHABET[b % len(K8S_RAND_ALPHABET)]) for b in range(256))
 

@@ -36,8 +36,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from netsim.control.state import ClusterState, ServiceState
+from netsim.model.kube_proxy_config import NODE_PORT_ADDRESSES_PRIMARY, KubeProxyConfig
 from netsim.model.objects import EndpointSlice, ServiceType
-from netsim.model.topology import NODE_PORT_ADDRESSES_PRIMARY, KubeProxyConfig, PodNetworkMode
+from netsim.model.topology import PodNetworkMode
 
 __all__ = [
     "EndpointInfo",

@@ -20,7 +20,9 @@ from typing import Any
 
 from netsim.errors import TopologyError
 from netsim.model.files import load_yaml_documents
+from netsim.model.kube_proxy_config import KubeProxyConfig, parse_kube_proxy
 from netsim.model.reader import Reader
+from netsim.naming import MAX_IFNAME
 
 __all__ = [
     "DEFAULT_MTU",
@@ -28,9 +30,7 @@ __all__ = [
     "DEFAULT_SERVICE_CIDR",
     "FLANNEL_VXLAN_PORT",
     "IANA_VXLAN_PORT",
-    "NODE_PORT_ADDRESSES_PRIMARY",
     "ExternalClient",
-    "KubeProxyConfig",
     "L3Routing",
     "Node",
     "PodNetwork",
@@ -51,13 +51,9 @@ DEFAULT_MTU = 1500  # Ethernet
 FLANNEL_VXLAN_PORT = 8472  # Linux kernel default, flannel's default
 IANA_VXLAN_PORT = 4789  # RFC 7348
 DEFAULT_VNI = 1  # flannel's default VNI
-MAX_IFNAME = 15  # IFNAMSIZ 16 with the NUL
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"  # kubeadm's default
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"  # kubeadm
 ZONE_LABEL = "topology.kubernetes.io/zone"  # well-known label
-NODE_PORT_ADDRESSES_PRIMARY = "primary"  # kube-proxy --nodeport-addresses: the node IP only
-# kube-proxy --detect-local-mode, and None: no local-traffic detector
-DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix", "None")
 HOSTNAME_LABEL = "kubernetes.io/hostname"  # set by kubelet
 OS_LABEL = "kubernetes.io/os"  # set by kubelet
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")  # core/v1 TaintEffect
@@ -150,20 +146,6 @@ class ExternalClient:
 
     name: str
     ip: ipaddress.IPv4Address
-
-
-@dataclass(frozen=True, slots=True)
-class KubeProxyConfig:
-    """kube-proxy options that change its rules (iptables mode)."""
-
-    masquerade_all: bool = False
-    detect_local: str = "ClusterCIDR"  # --detect-local-mode
-    pod_bridge_interface: str = ""  # --pod-bridge-interface (detect_local BridgeInterface)
-    pod_interface_name_prefix: str = ""  # --pod-interface-name-prefix (InterfaceNamePrefix)
-    random_fully: bool = True  # iptables >= 1.6.2 supports --random-fully
-    localhost_nodeports: bool = True  # --iptables-localhost-nodeports
-    # --nodeport-addresses: CIDRs (IPv4 or IPv6, as networks), or ("primary",); () is all
-    node_port_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +242,7 @@ def parse_topology(data: Any, *, source: str, base_dir: Path) -> Topology:
     underlay = _underlay(top, raw_nodes)
     nodes = _nodes(raw_nodes, underlay, cluster_cidr, mask)
     clients = _external_clients(top)
-    kube_proxy = _kube_proxy(top.sub("kube_proxy"))
+    kube_proxy = parse_kube_proxy(top.sub("kube_proxy"))
     manifests = tuple(top.string_list("manifests"))
     topology = Topology(
         name=name,
@@ -457,70 +439,6 @@ def _external_clients(top: Reader) -> tuple[ExternalClient, ...]:
         clients.append(ExternalClient(name, ip))
     _check_unique([c.name for c in clients], top, "external_clients", "external client name")
     return tuple(clients)
-
-
-def _kube_proxy(reader: Reader) -> KubeProxyConfig:
-    reader.check_keys(
-        (
-            "masquerade_all",
-            "detect_local",
-            "pod_bridge_interface",
-            "pod_interface_name_prefix",
-            "random_fully",
-            "localhost_nodeports",
-            "node_port_addresses",
-        )
-    )
-    detect_local = reader.choice("detect_local", DETECT_LOCAL_MODES, "ClusterCIDR")
-    return KubeProxyConfig(
-        masquerade_all=reader.boolean("masquerade_all", False),
-        detect_local=detect_local,
-        pod_bridge_interface=_detector_interface(
-            reader, "pod_bridge_interface", detect_local == "BridgeInterface"
-        ),
-        pod_interface_name_prefix=_detector_interface(
-            reader, "pod_interface_name_prefix", detect_local == "InterfaceNamePrefix"
-        ),
-        random_fully=reader.boolean("random_fully", True),
-        localhost_nodeports=reader.boolean("localhost_nodeports", True),
-        node_port_addresses=_node_port_addresses(reader),
-    )
-
-
-def _detector_interface(reader: Reader, key: str, used: bool) -> str:
-    """The interface (or prefix) the local-traffic detector matches: required iff ``used``."""
-    if not used:
-        if reader.has(key):
-            raise reader.fail(f"only used with detect_local {_DETECTOR_OF[key]}", key)
-        return ""
-    name = reader.string(key, required=True)
-    if len(name) > MAX_IFNAME or "/" in name or any(c.isspace() for c in name):
-        raise reader.fail(
-            f"{name!r} is not an interface name (at most {MAX_IFNAME} characters,"
-            " no '/' or whitespace)",
-            key,
-        )
-    return name
-
-
-_DETECTOR_OF = {
-    "pod_bridge_interface": "BridgeInterface",
-    "pod_interface_name_prefix": "InterfaceNamePrefix",
-}
-
-
-def _node_port_addresses(reader: Reader) -> tuple[str, ...]:
-    """``--nodeport-addresses``: ``primary`` alone, or CIDRs (host bits allowed, as kube-proxy)."""
-    key = "node_port_addresses"
-    values = reader.string_list(key)
-    if values == [NODE_PORT_ADDRESSES_PRIMARY]:
-        return (NODE_PORT_ADDRESSES_PRIMARY,)
-    if NODE_PORT_ADDRESSES_PRIMARY in values:
-        raise reader.fail(f"{NODE_PORT_ADDRESSES_PRIMARY!r} cannot be combined with CIDRs", key)
-    for text in values:
-        if "/" not in text:  # kube-proxy's validation wants a prefix length
-            raise reader.fail(f"{text!r} is not a valid CIDR (ADDRESS/PREFIX)", key)
-    return tuple(str(reader.network(key, text=text, strict=False)) for text in values)
 
 
 def _check_unique(

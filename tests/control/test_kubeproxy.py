@@ -25,7 +25,7 @@ from netsim.control.kubeproxy_ports import (
     service_port_key,
 )
 from netsim.control.kubeproxy_restore import canonical_restore_text
-from netsim.model.topology import KubeProxyConfig
+from netsim.model.kube_proxy_config import KubeProxyConfig
 from netsim.naming import kube_proxy_chain_hash
 
 DATA = Path(__file__).parent / "data"

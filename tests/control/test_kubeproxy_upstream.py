@@ -49,8 +49,8 @@ from netsim.control.kubeproxy import (
 from netsim.control.kubeproxy_ports import EndpointInfo, KubeProxyNode, ServicePortInfo
 from netsim.control.kubeproxy_restore import canonical_restore_text
 from netsim.errors import ManifestError
+from netsim.model.kube_proxy_config import KubeProxyConfig
 from netsim.model.manifests import Manifests, parse_manifest_documents
-from netsim.model.topology import KubeProxyConfig
 from netsim.netfilter.conntrack import ConntrackTable
 from netsim.netfilter.evaluate import (
     CompiledRuleset,

@@ -40,7 +40,7 @@ import pytest
 from netsim.control.kubeproxy import generate_rules
 from netsim.control.kubeproxy_ports import EndpointInfo, KubeProxyNode, ServicePortInfo
 from netsim.control.kubeproxy_restore import node_restore_text
-from netsim.model.topology import KubeProxyConfig
+from netsim.model.kube_proxy_config import KubeProxyConfig
 from netsim.netfilter.conntrack import ConntrackEntry, ConntrackStatus, ConntrackTable, ConnTuple
 from netsim.netfilter.evaluate import (
     CompiledRuleset,
