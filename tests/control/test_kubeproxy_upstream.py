@@ -25,9 +25,11 @@ says whether some branch jumped to KUBE-MARK-MASQ. addrtype LOCAL means
 evaluator on :func:`tracer_ruleset`, the payload whose built-in chains are
 replaced by the tracer's.
 
-Not here (netsim does not model it): IPv6, ``--nodeport-addresses``, partial
-syncs and their ``-X`` stale-chain deletions, LoadBalancer ``ipMode``, and
-kube-proxy's change trackers, metrics and health-check server.
+Not here: IPv6, partial syncs and their ``-X`` stale-chain deletions, and
+kube-proxy's change trackers, metrics and health-check server (netsim does
+not model them); LoadBalancer ``ipMode: Proxy`` (TestLoadBalancerIngressRouteTypeProxy),
+which the manifest loader handles by leaving such IPs out of the Service
+(``tests/model/test_manifests.py``).
 """
 
 from __future__ import annotations
