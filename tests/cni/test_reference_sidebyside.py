@@ -463,7 +463,7 @@ for _i, _raw in enumerate(
     ]
 ):
     SINGLE_CALLS[f"json-{_i}"] = Call("ADD", "c1", _raw)
-for _name, _ipam in {
+_IPAM_CASES: dict[str, dict[str, object]] = {
     "ranges-number": {"ranges": 5},
     "range-set-number": {"ranges": [5]},
     "range-number": {"ranges": [[5]]},
@@ -536,9 +536,10 @@ for _name, _ipam in {
         ]
     },
     "zone-in-subnet": {"ranges": [[{"subnet": "fe80::%eth0/64"}]]},
-}.items():
+}
+for _name, _ipam in _IPAM_CASES.items():
     SINGLE_CALLS[f"ipam-{_name}"] = Call("ADD", "c1", net(_ipam))
-for _name, _top in {
+_TOP_CASES: dict[str, dict[str, object]] = {
     "runtime-config-number": {"runtimeConfig": 5},
     "runtime-ips-number": {"runtimeConfig": {"ips": 5}},
     "runtime-ips-garbage": {"runtimeConfig": {"ips": ["x"]}},
@@ -550,8 +551,9 @@ for _name, _top in {
     "args-cni-ips-garbage": {"args": {"cni": {"ips": ["x"]}}},
     "args-null": {"args": None, "runtimeConfig": None},
     "key-case": {"CNIVERSION": "0.3.1", "IPAM": {"ranges": R24, "dataDir": DATA_DIR_MARK}},
-}.items():
-    SINGLE_CALLS[f"top-{_name}"] = Call("ADD", "c1", net({"ranges": R24}, **_top))
+}
+for _name, _top in _TOP_CASES.items():
+    SINGLE_CALLS[f"top-{_name}"] = Call("ADD", "c1", net({"ranges": R24}, "1.0.0", **_top))
 
 
 def test_single_calls_same_as_reference(
