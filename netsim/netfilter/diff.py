@@ -12,6 +12,8 @@ What legitimately differs between two correct rulesets is ignored:
   kube-proxy writes services in Go map order, so rules are compared per
   service (the service name that opens the rule's comment), in order within
   one service;
+* the order of the ``-d <node address>`` rules that end ``KUBE-SERVICES``
+  under ``--nodeport-addresses`` (kube-proxy writes them in Go map order too);
 * probabilities as written versus as the kernel stores them
   (``0.3333333333`` and ``0.33333333349`` are the same threshold).
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from netsim.control.kubeproxy import NODEPORTS_TAIL_COMMENT
 from netsim.netfilter.render import render_rule
 from netsim.netfilter.ruleset import (
     BUILTIN_CHAINS,
@@ -102,6 +105,9 @@ def _compared_rules(ruleset: Ruleset) -> dict[tuple[str, str], list[tuple[Rule, 
                 groups.setdefault(key, []).append(
                     (_normalized(rule), render_rule(chain.name, rule))
                 )
+    for grouped in groups.values():
+        if all(rule.comment == NODEPORTS_TAIL_COMMENT for rule, _ in grouped):
+            grouped.sort(key=lambda pair: pair[1])  # one per node address, in any order
     return groups
 
 
