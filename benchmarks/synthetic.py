@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from netsim.model.kube_proxy_config import KubeProxyConfig
 from netsim.model.objects import (
     Container,
     ContainerPort,
@@ -33,7 +34,6 @@ from netsim.model.objects import (
 from netsim.model.spec import ClusterSpec
 from netsim.model.topology import (
     ExternalClient,
-    KubeProxyConfig,
     Node,
     PodNetwork,
     PodNetworkMode,
