@@ -57,6 +57,7 @@ def bench_realize_build(
         times.append(end - start)
         realize_times.append(middle - start)
         build_times.append(end - middle)
+    assert state is not None and dataplane is not None  # rounds >= 1
     start = time.perf_counter()
     dataplane.namespaces[node_netns_id(next(iter(state.nodes)))]
     first_node = time.perf_counter() - start

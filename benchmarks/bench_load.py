@@ -28,6 +28,7 @@ from typing import Any
 from benchmarks.synthetic import FULL
 from benchmarks.synthetic_files import write_cluster_files
 from netsim.model.spec import load_cluster
+from netsim.model.topology import PodNetworkMode
 
 TARGET_OBJECTS_PER_SECOND = 20_000  # the scale issue
 ROUNDS = 3
@@ -43,7 +44,7 @@ def bench_load(sizes: dict[str, int] | None = None, rounds: int = ROUNDS) -> dic
     """
     sizes = dict(FULL if sizes is None else sizes)
     with tempfile.TemporaryDirectory(prefix="netsim-load-") as tmp:
-        topology, objects = write_cluster_files(Path(tmp), **sizes)
+        topology, objects = write_cluster_files(Path(tmp), **sizes, mode=PodNetworkMode.VXLAN)
         size_bytes = sum(p.stat().st_size for p in Path(tmp).rglob("*.yaml"))
         times = []
         for _ in range(rounds):

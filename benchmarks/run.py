@@ -32,6 +32,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +161,10 @@ def run_all(
         log(f"{'ok  ' if result['met'] else 'MISS'} {result['name']}: {result['median_s']:.6g} s")
 
     if "routing" in groups:
-        lpm = bench_lpm(n_routes=10_000)
+        lpm: dict[str, Any] = bench_lpm(n_routes=10_000)
         done(_with_keys(lpm, lpm["lookups_per_second"] >= lpm["target"]))
     if "netfilter" in groups:
-        first = bench_first_match(n_services=10_000)
+        first: dict[str, Any] = bench_first_match(n_services=10_000)
         done(_with_keys(first, first["median_s"] <= first["target"]))
     spec = synthetic_spec(**sizes, mode=PodNetworkMode.VXLAN)
     if "realize" in groups:
@@ -195,7 +196,7 @@ def run_all(
                 "reachability matrix (reachability)",
                 size,
                 TARGET_REACH_S,
-                lambda: reachability(state),
+                partial(reachability, state),
                 peak_target_mib=TARGET_REACH_MIB,
             )
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from benchmarks.bench_trace import bench_trace
@@ -29,6 +30,8 @@ from benchmarks.synthetic import FULL, synthetic_spec
 from netsim.control.kubeproxy import node_rules
 from netsim.control.realize import realize
 from netsim.dataplane.build import build_dataplane
+from netsim.dataplane.devices import Dataplane
+from netsim.model.spec import ClusterSpec
 from netsim.model.topology import PodNetworkMode
 from netsim.policy.reach import reachability
 
@@ -67,6 +70,10 @@ def _once(work: Callable[[], Any]) -> tuple[float, Any]:
         gc.enable()
 
 
+def _realize_and_build(spec: ClusterSpec) -> Dataplane:
+    return build_dataplane(realize(spec))
+
+
 def run_scaling(
     fractions: Iterable[float] = FRACTIONS, log: Callable[[str], None] = print
 ) -> list[dict[str, Any]]:
@@ -82,17 +89,17 @@ def run_scaling(
             log(f"{fraction:>5} {stage:<22} {seconds:10.6f} s")
 
         spec = synthetic_spec(**sizes, mode=PodNetworkMode.VXLAN)
-        seconds, state = _once(lambda spec=spec: realize(spec))
+        seconds, state = _once(partial(realize, spec))
         row("realize", seconds)
         for mode in (PodNetworkMode.L2, PodNetworkMode.L3, PodNetworkMode.VXLAN):
             moded = synthetic_spec(**sizes, mode=mode)
-            seconds, _ = _once(lambda moded=moded: build_dataplane(realize(moded)))
+            seconds, _ = _once(partial(_realize_and_build, moded))
             row(f"realize+build {mode.value}", seconds)
         node = next(iter(state.nodes))
         node_rules(state, node)  # the chain-hash cache warm, as after kube-proxy's first sync
-        seconds, _ = _once(lambda state=state, node=node: node_rules(state, node))
+        seconds, _ = _once(partial(node_rules, state, node))
         row("kube-proxy rules", seconds)
-        seconds, _ = _once(lambda state=state: reachability(state))
+        seconds, _ = _once(partial(reachability, state))
         row("reach", seconds)
         del state
         traced = bench_trace(sizes, n_traces=100)

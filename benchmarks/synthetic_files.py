@@ -19,7 +19,13 @@ from typing import Any
 import yaml
 
 from benchmarks.synthetic import FULL, synthetic_spec
-from netsim.model.objects import LabelSelector, NetworkPolicy, Service, Workload
+from netsim.model.objects import (
+    LabelSelector,
+    NetworkPolicy,
+    NetworkPolicyRule,
+    Service,
+    Workload,
+)
 from netsim.model.spec import ClusterSpec
 from netsim.model.topology import PodNetworkMode
 
@@ -79,18 +85,20 @@ def _service(s: Service) -> dict[str, Any]:
     }
 
 
+def _ingress_rule(rule: NetworkPolicyRule) -> dict[str, Any]:
+    assert rule.peers is not None and rule.ports is not None, "the synthetic rules list both"
+    return {
+        "from": [
+            {"namespaceSelector": _selector(peer.namespace_selector)}
+            for peer in rule.peers
+            if peer.namespace_selector is not None
+        ],
+        "ports": [{"protocol": port.protocol.value, "port": port.port} for port in rule.ports],
+    }
+
+
 def _policy(p: NetworkPolicy) -> dict[str, Any]:
-    ingress = [
-        {
-            "from": [
-                {"namespaceSelector": _selector(peer.namespace_selector)}
-                for peer in rule.peers
-                if peer.namespace_selector is not None
-            ],
-            "ports": [{"protocol": port.protocol.value, "port": port.port} for port in rule.ports],
-        }
-        for rule in p.ingress
-    ]
+    ingress = [_ingress_rule(rule) for rule in p.ingress]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

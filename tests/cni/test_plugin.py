@@ -19,7 +19,7 @@ from netsim.cni.plugin import go_quote, load_ipam_config, main
 BASE_ENV = {"CNI_PATH": "/usr/lib/cni", "CNI_NETNS": "/var/run/netns/none", "CNI_IFNAME": "eth0"}
 
 
-def net(data_dir: Path, version: str = "1.0.0", **ipam: object) -> dict[str, object]:
+def net(data_dir: Path, version: str = "1.0.0", /, **ipam: object) -> dict[str, object]:
     return {
         "cniVersion": version,
         "name": "testnet",

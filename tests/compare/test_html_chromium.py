@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -108,7 +108,10 @@ def test_every_chart_is_painted(page: Path, measured: list[dict[str, Any]], tmp_
             assert chart["bottom"] <= WINDOW[1], "the window is too short for the page"
             box = (int(chart["left"]), int(chart["top"]), int(chart["right"]), int(chart["bottom"]))
             crop = rgb.crop(box)
-            colours = crop.getcolors(maxcolors=1 << 16) or []
+            # an RGB image: each colour is an (r, g, b) tuple, never a float
+            colours = cast(
+                list[tuple[int, tuple[int, ...]]], crop.getcolors(maxcolors=1 << 16) or []
+            )
             inked = sum(n for n, c in colours if sum(c) < 3 * 200)  # darker than light grey
             area = crop.width * crop.height
             assert len(colours) > 8, f"{chart['id']}: blank ({len(colours)} colours)"

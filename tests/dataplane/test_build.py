@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any
 
 import pytest
 
@@ -228,7 +229,7 @@ def test_no_router_on_a_single_segment_without_clients() -> None:
         ),
     ],
 )
-def test_modes_refuse_several_subnets(changes: dict[str, str], message: str) -> None:
+def test_modes_refuse_several_subnets(changes: dict[str, Any], message: str) -> None:
     state = cluster(subnets=TWO_SUBNETS, node_ips=["192.168.56.11", "192.168.57.11"], **changes)
     with pytest.raises(TopologyError, match=message):
         build_dataplane(state)

@@ -27,7 +27,7 @@ SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 
 
 @st.composite
-def clusters(draw: st.DrawFn, mode: str, **extra: Any) -> ClusterState:
+def clusters(draw: st.DrawFn, /, mode: str, **extra: Any) -> ClusterState:
     """A cluster of 1-20 nodes (MTUs 1500 or 9000) with 0-30 pods, some pinned, some hostNetwork."""
     count = draw(st.integers(1, 20))
     nodes = [

@@ -23,6 +23,7 @@ from netsim.dataplane.routing import (
     render_ip_route,
 )
 from netsim.model.spec import load_cluster
+from netsim.naming import interface_mac
 from tests.dataplane.clusters import TOPOLOGIES, cluster
 from tests.dataplane.test_invariants import clusters
 
@@ -88,7 +89,7 @@ def test_namespaces_freeze_on_first_access() -> None:
 
 def test_colliding_macs_are_handed_out_in_build_order(monkeypatch: Any) -> None:
     """With MACs from one byte of hash, many collide: the retries follow the build order."""
-    real = draft.interface_mac
+    real = interface_mac
 
     def narrow(netns: str, ifname: str, attempt: int = 0) -> str:
         return real(netns, ifname, attempt)[:-2] + "00"

@@ -10,6 +10,7 @@ import ryaml
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ryaml._ryaml import InvalidYamlError
 
 from netsim.errors import InputError
 from netsim.model import files
@@ -134,7 +135,7 @@ def test_the_ryaml_path_reads_plain_streams(text: str) -> None:
 
 def test_a_refusal_by_ryaml_leaves_the_stream_to_libyaml(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(text: str) -> list[object]:
-        raise ryaml.InvalidYamlError("refused")
+        raise InvalidYamlError("refused")
 
     monkeypatch.setattr(files, "_NATIVE_LOADS_ALL", refuse)
     assert parse_yaml_documents("a: 1\n---\nb: [x]\n", "x.yaml", InputError) == [

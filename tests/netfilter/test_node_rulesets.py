@@ -92,5 +92,5 @@ def test_compiled_ruleset_is_immutable_and_says_its_tables() -> None:
     node = next(iter(state.nodes))
     compiled = compile_ruleset(kube_proxy_ruleset(state, node))
     with pytest.raises(AttributeError, match="immutable"):
-        compiled.tables = {}  # type: ignore[misc]
+        compiled.tables = {}
     assert repr(compiled) == "CompiledRuleset(tables=['filter', 'mangle', 'nat'])"

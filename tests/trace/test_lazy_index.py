@@ -11,7 +11,7 @@ import pytest
 from netsim.control.realize import realize
 from netsim.control.state import ClusterState
 from netsim.dataplane.build import build_dataplane
-from netsim.dataplane.devices import Dataplane, InterfaceKind, InterfaceRef
+from netsim.dataplane.devices import Dataplane, Interface, InterfaceKind, InterfaceRef
 from netsim.dataplane.lazy import LazyNamespaces
 from netsim.model.spec import load_cluster
 from netsim.policy.judge import node_addresses, policy_judge
@@ -64,7 +64,10 @@ def _eager(
     dict[InterfaceRef, dict[str, str]],
 ]:
     adjacent = _adjacency(dataplane)
-    iface = lambda ref: dataplane.namespaces[ref.netns].interfaces[ref.ifname]  # noqa: E731
+
+    def iface(ref: InterfaceRef) -> Interface:
+        return dataplane.namespaces[ref.netns].interfaces[ref.ifname]
+
     domain_of: dict[InterfaceRef, int] = {}
     for number, start in enumerate(adjacent):
         stack = [start]
