@@ -5,7 +5,8 @@
 * ``parse`` (with ``lexer``, ``parse_rule``, ``parse_matches`` with
   ``parse_packet_matches`` and ``parse_state_matches``, ``parse_targets``, ``checks``):
   ``parse_iptables_save``, which reads a dump or a restore payload as iptables
-  1.8.9 and the kernel would, or says why not.
+  1.8.9 and the kernel would, or says why not; ``parse_lazy``: the same, a
+  chain at a time as chains are read.
 * ``render`` (with ``render_matches``): ``render_iptables_save``, exactly as
   ``iptables-save`` prints.
 * ``evaluate`` (with ``packet``, ``conntrack``, ``recent``, ``matching`` with

@@ -46,6 +46,7 @@ from netsim.netfilter.compiler import (
     LazyChains,
     compile_all,
     compile_ruleset,
+    compile_tables,
     overlay_compiled,
 )
 from netsim.netfilter.first_match import candidates, first_match_index
@@ -63,6 +64,7 @@ __all__ = [
     "candidates",
     "compile_all",
     "compile_ruleset",
+    "compile_tables",
     "describe_check",
     "first_match_index",
     "overlay_compiled",

@@ -60,6 +60,7 @@ __all__ = [
     "LazyChains",
     "compile_all",
     "compile_ruleset",
+    "compile_tables",
     "overlay_compiled",
 ]
 
@@ -115,6 +116,8 @@ class LazyChains(Mapping[str, CompiledChain]):
     A kube-proxy table at scale holds tens of thousands of chains and a packet
     reaches a handful; compiling one is a pure function of the chain, so
     compiling it late gives the same value. ``compile_all`` compiles the rest.
+    The chains may be a mapping that itself parses each when read
+    (:class:`~netsim.netfilter.parse_lazy.ChainsByName`).
 
     >>> from netsim.netfilter.ruleset import Chain
     >>> chains = LazyChains((Chain("A"), Chain("B", "ACCEPT")))
@@ -124,8 +127,10 @@ class LazyChains(Mapping[str, CompiledChain]):
 
     __slots__ = ("_chains", "_compiled")
 
-    def __init__(self, chains: Iterable[Chain]) -> None:
-        self._chains = {chain.name: chain for chain in chains}
+    def __init__(self, chains: Iterable[Chain] | Mapping[str, Chain]) -> None:
+        self._chains: Mapping[str, Chain] = (
+            chains if isinstance(chains, Mapping) else {chain.name: chain for chain in chains}
+        )
         self._compiled: dict[str, CompiledChain] = {}
 
     def __getitem__(self, name: str) -> CompiledChain:
@@ -280,6 +285,21 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
         table.name: CompiledTable(table.name, LazyChains(table.chains)) for table in ruleset.tables
     }
     return CompiledRuleset(ruleset, MappingProxyType(tables))
+
+
+def compile_tables(
+    tables: Mapping[str, Mapping[str, Chain]], ruleset: Ruleset | Callable[[], Ruleset]
+) -> CompiledRuleset:
+    """Compile the chains of ``tables`` (table name to chains by name), each when first read.
+
+    Args:
+        tables: the ruleset's tables, their chains in order; a chain is only
+            read when it is first compiled (a payload parsed chain by chain,
+            :func:`~netsim.netfilter.parse_lazy.parse_by_chain`).
+        ruleset: the same ruleset whole, or a function making it on demand.
+    """
+    compiled = {name: CompiledTable(name, LazyChains(chains)) for name, chains in tables.items()}
+    return CompiledRuleset(ruleset, MappingProxyType(compiled))
 
 
 def compile_all(compiled: CompiledRuleset) -> None:

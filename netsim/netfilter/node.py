@@ -9,7 +9,8 @@ dataplane when wanted (``extra_lines``).
 ``compiled_node_rulesets(state, extra_lines)`` compiles every node's ruleset
 at once for the tracer. kube-proxy writes the same rules on most nodes (what
 differs is listed in :func:`kube_proxy_sharing_key`), so each distinct set is
-generated, parsed and compiled once, and each node adds only its own CNI lines
+generated once, and parsed and compiled once chain by chain as its chains are
+read (:func:`~netsim.netfilter.parse_lazy.parse_by_chain`); each node adds only its own CNI lines
 on top, compiled chain by chain (:func:`~netsim.netfilter.compiled.overlay_compiled`);
 :class:`NodeRulesets` does the latter only for the nodes asked for.
 The result equals compiling ``kube_proxy_ruleset(state, node, extra)`` node by
@@ -34,11 +35,16 @@ from netsim.control.kubeproxy_ports import (
 from netsim.control.kubeproxy_restore import node_restore_text
 from netsim.control.state import ClusterState
 from netsim.errors import RulesetError
-from netsim.netfilter.compiled import CompiledRuleset, compile_ruleset, overlay_compiled
+from netsim.netfilter.compiled import (
+    CompiledRuleset,
+    compile_ruleset,
+    compile_tables,
+    overlay_compiled,
+)
 from netsim.netfilter.parse import parse_iptables_save
+from netsim.netfilter.parse_lazy import ByChain, parse_by_chain
 from netsim.netfilter.render import in_save_order
-from netsim.netfilter.ruleset import Chain, Ruleset, Table, has_chain, is_builtin_chain
-from netsim.netfilter.ruleset import chain as find_chain
+from netsim.netfilter.ruleset import Chain, Ruleset, Table, is_builtin_chain
 
 __all__ = [
     "NodeRulesets",
@@ -125,9 +131,13 @@ def kube_proxy_sharing_key(
 
 
 def _extra_chains(
-    base: Ruleset, extra: Mapping[str, Sequence[str]], source: str
+    base: Mapping[str, Mapping[str, Chain]], extra: Mapping[str, Sequence[str]], source: str
 ) -> dict[str, tuple[Chain, ...]] | None:
-    """Per table, the chains ``extra`` changes or adds (None: it cannot be laid over ``base``)."""
+    """Per table, the chains ``extra`` changes or adds (None: it cannot be laid over ``base``).
+
+    ``base`` is kube-proxy's tables, each its chains by name; only the
+    built-in chains ``extra`` adds rules to are read.
+    """
     lines: list[str] = []
     for table_name, entries in extra.items():
         rules = [e for e in entries if not e.startswith(":")]
@@ -144,18 +154,17 @@ def _extra_chains(
         parsed = parse_iptables_save("\n".join(lines) + "\n", source)
     except RulesetError:
         return None
-    tables = {t.name: t for t in base.tables}
     changed: dict[str, tuple[Chain, ...]] = {}
     for table in parsed.tables:
-        if table.name not in tables:
+        own = base.get(table.name)
+        if own is None:
             return None
-        own = tables[table.name]
         chains: list[Chain] = []
         for chain in table.chains:
-            if not has_chain(own, chain.name):
+            if chain.name not in own:
                 chains.append(chain)
                 continue
-            shared = find_chain(base, table.name, chain.name)
+            shared = own[chain.name]
             if not shared.is_builtin or not chain.is_builtin:
                 return None  # a kube-proxy chain declared again
             if chain.rules:
@@ -164,9 +173,9 @@ def _extra_chains(
     return changed
 
 
-def _assembled(base: Ruleset, changed: Mapping[str, tuple[Chain, ...]]) -> Ruleset:
+def _assembled(base: ByChain, changed: Mapping[str, tuple[Chain, ...]]) -> Ruleset:
     tables = []
-    for table in base.tables:
+    for table in base.whole().tables:
         own = {chain.name: chain for chain in changed.get(table.name, ())}
         chains = [own.pop(chain.name, chain) for chain in table.chains]
         tables.append(Table(table.name, (*chains, *own.values())))
@@ -176,10 +185,10 @@ def _assembled(base: Ruleset, changed: Mapping[str, tuple[Chain, ...]]) -> Rules
 class NodeRulesets:
     """Each node's compiled ruleset, kube-proxy's rules plus the node's own lines, made on demand.
 
-    kube-proxy's rules are generated, parsed and compiled once per distinct
+    kube-proxy's rules are generated once per distinct
     :func:`kube_proxy_sharing_key` (the first node's when this is made, any
-    other the first time a node with it is asked for; each chain compiled
-    when first read); a node's own lines (``extra_of(node)``, per table) are
+    other the first time a node with it is asked for; each chain parsed and
+    compiled when first read); a node's own lines (``extra_of(node)``, per table) are
     laid over them the first time the node is asked for, so nodes nobody asks
     about cost nothing more.
 
@@ -197,26 +206,26 @@ class NodeRulesets:
         self._extra_of = extra_of
         self._ports = cluster_service_ports(state)
         self._dependence = node_dependence(self._ports)
-        self._bases: dict[tuple[Hashable, ...], tuple[Ruleset, CompiledRuleset]] = {}
+        self._bases: dict[tuple[Hashable, ...], tuple[ByChain, CompiledRuleset]] = {}
         self._keys: dict[str, tuple[Hashable, ...]] = {}
         self._made: dict[str, CompiledRuleset] = {}
         first = next(iter(state.nodes), None)
         if first is not None:
-            self._base(first)  # the rules most nodes share, parsed now rather than mid-trace
+            self._base(first)  # the rules most nodes share, generated now rather than mid-trace
 
     def __contains__(self, node: object) -> bool:
         return node in self._state.nodes
 
-    def _base(self, name: str) -> tuple[Ruleset, CompiledRuleset]:
-        """kube-proxy's rules on ``name``: parsed and compiled once per sharing key."""
+    def _base(self, name: str) -> tuple[ByChain, CompiledRuleset]:
+        """kube-proxy's rules on ``name``: one payload per sharing key, chains parsed when read."""
         key = self._keys.get(name)
         if key is None:
             node = kube_proxy_node(self._state, name)
             key = self._keys[name] = kube_proxy_sharing_key(self._ports, node, self._dependence)
             if key not in self._bases:
                 text = node_restore_text(generate_rules(self._ports, node))
-                ruleset = in_save_order(parse_iptables_save(text, f"<kube-proxy on {name}>"))
-                self._bases[key] = ruleset, compile_ruleset(ruleset)
+                payload = parse_by_chain(text, f"<kube-proxy on {name}>")
+                self._bases[key] = payload, compile_tables(payload.tables, payload.whole)
         return self._bases[key]
 
     def compiled(self, name: str) -> CompiledRuleset:
@@ -231,7 +240,7 @@ class NodeRulesets:
         extra = self._extra_of(name) or {}
         if not extra:
             return compiled
-        changed = _extra_chains(base, extra, f"<kube-proxy on {name}>")
+        changed = _extra_chains(base.tables, extra, f"<kube-proxy on {name}>")
         if changed is None:
             return compile_ruleset(kube_proxy_ruleset(self._state, name, extra))
         return overlay_compiled(compiled, changed, partial(_assembled, base, changed))

@@ -29,6 +29,7 @@ Not here: each ``-m`` match with its options, ``quote`` and ``limit_rate``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import assert_never
 
@@ -56,7 +57,6 @@ from netsim.netfilter.ruleset import (
     Rule,
     Ruleset,
     SnatTarget,
-    Table,
     Target,
     protocol_name,
 )
@@ -69,6 +69,8 @@ __all__ = [
     "render_iptables_save",
     "render_rule",
     "render_target",
+    "save_chain_order",
+    "save_table_key",
 ]
 
 IPTABLES_VERSION = "v1.8.9 (nf_tables)"  # the iptables whose print forms these are
@@ -235,6 +237,7 @@ def render_iptables_save(
     Returns:
         The dump, one line per table header, chain, rule and COMMIT, ending in a newline.
 
+    >>> from netsim.netfilter.ruleset import Table
     >>> print(render_iptables_save(Ruleset((Table("nat", (Chain("KUBE-MARK-MASQ",
     ...     rules=(Rule(target=MarkTarget(0x4000, 0x4000)),)),)),))), end="")
     *nat
@@ -264,24 +267,41 @@ def in_save_order(ruleset: Ruleset) -> Ruleset:
     lists all its built-in chains first in hook order (a missing one is added
     with policy ACCEPT, as the kernel creates it), then user chains by name.
 
+    >>> from netsim.netfilter.ruleset import Table
     >>> rs = in_save_order(Ruleset((Table("nat", (Chain("B"), Chain("A"))), Table("raw"))))
     >>> [(t.name, [c.name for c in t.chains]) for t in rs.tables]
     [('raw', ['PREROUTING', 'OUTPUT']), ('nat', ['PREROUTING', 'INPUT', 'OUTPUT', \
 'POSTROUTING', 'A', 'B'])]
     """
 
-    def table_key(table: Table) -> tuple[int, str]:
-        order = SAVE_TABLE_ORDER.index(table.name) if table.name in SAVE_TABLE_ORDER else 99
-        return order, table.name
-
     tables = []
-    for table in sorted(ruleset.tables, key=table_key):
+    for table in sorted(ruleset.tables, key=lambda table: save_table_key(table.name)):
         by_name = {chain.name: chain for chain in table.chains}
-        builtin = BUILTIN_CHAINS.get(table.name, ())
-        chains = [by_name.get(name) or Chain(name, "ACCEPT", Counters(0, 0)) for name in builtin]
-        chains += sorted(
-            (chain for chain in table.chains if chain.name not in builtin),
-            key=lambda chain: chain.name.encode(),
-        )
+        chains = [
+            by_name.get(name) or Chain(name, "ACCEPT", Counters(0, 0))
+            for name in save_chain_order(table.name, by_name)
+        ]
         tables.append(replace(table, chains=tuple(chains)))
     return Ruleset(tuple(tables))
+
+
+def save_table_key(name: str) -> tuple[int, str]:
+    """Sorts tables as ``iptables-save`` (nf_tables) lists them: kernel order, unknown ones last.
+
+    >>> sorted(["nat", "filter", "raw"], key=save_table_key)
+    ['raw', 'filter', 'nat']
+    """
+    return (SAVE_TABLE_ORDER.index(name) if name in SAVE_TABLE_ORDER else 99), name
+
+
+def save_chain_order(table_name: str, names: Iterable[str]) -> list[str]:
+    """The chains of a table as ``iptables-save`` lists them once loaded.
+
+    Every built-in chain of the table in hook order (the kernel creates those
+    not named), then the user chains of ``names`` by name, bytewise.
+
+    >>> save_chain_order("raw", ["b", "OUTPUT", "A"])
+    ['PREROUTING', 'OUTPUT', 'A', 'b']
+    """
+    builtin = BUILTIN_CHAINS.get(table_name, ())
+    return [*builtin, *sorted((name for name in names if name not in builtin), key=str.encode)]
