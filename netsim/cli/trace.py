@@ -160,30 +160,28 @@ def trace(
 
 def policy_warnings(state: ClusterState, traces: Sequence[Trace]) -> list[str]:
     """Lint findings of the NetworkPolicies selecting a pod these traces judged."""
-    judged = {
-        step.pod
+    judged = [
+        state.pods[step.pod].pod
         for trace in traces
         for hop in trace.hops
         for step in hop.steps
-        if isinstance(step, Policy)
-    }
-    policies = {p.key: p for p in state.network_policies}
-    relevant = []
-    for finding in lint_policies(state):
-        policy = policies.get(finding.policy)
-        if policy is None:
-            continue
+        if isinstance(step, Policy) and step.pod in state.pods
+    ]
+    relevant = {
+        policy.key
+        for policy in state.network_policies
         if any(
-            key in state.pods
-            and state.pods[key].namespace == policy.namespace
-            and selector_matches(policy.pod_selector, state.pods[key].pod.labels)
-            for key in judged
-        ):
-            relevant.append(
-                f"lint: {finding.policy} {finding.path}: {finding.kind}: {finding.message}"
-                f" (fix: {finding.hint})"
-            )
-    return relevant
+            pod.namespace == policy.namespace and selector_matches(policy.pod_selector, pod.labels)
+            for pod in judged
+        )
+    }
+    if not relevant:
+        return []
+    return [
+        f"lint: {finding.policy} {finding.path}: {finding.kind}: {finding.message}"
+        f" (fix: {finding.hint})"
+        for finding in lint_policies(state, relevant)
+    ]
 
 
 def register(app: typer.Typer) -> None:

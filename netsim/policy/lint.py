@@ -28,7 +28,7 @@ rules (a union never shadows).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -95,7 +95,13 @@ class _Cluster:
     """The pods and namespaces as policies see them."""
 
     views: tuple[tuple[PodState, PodView], ...]  # non-hostNetwork pods
+    by_namespace: Mapping[str, tuple[tuple[PodState, PodView], ...]]  # the same, per namespace
     namespace_labels: Mapping[str, Mapping[str, str]]
+
+    def in_namespaces(self, names: Iterable[str]) -> Iterator[tuple[PodState, PodView]]:
+        """The pods of these namespaces (a policy's selectors never reach further)."""
+        for name in names:
+            yield from self.by_namespace.get(name, ())
 
 
 def _cluster(state: ClusterState) -> _Cluster:
@@ -103,6 +109,7 @@ def _cluster(state: ClusterState) -> _Cluster:
         name: namespace.labels for name, namespace in state.namespaces.items()
     }
     views: list[tuple[PodState, PodView]] = []
+    by_namespace: dict[str, list[tuple[PodState, PodView]]] = {}
     for pod in state.pods.values():
         labels.setdefault(pod.namespace, {METADATA_NAME: pod.namespace})
         if pod.is_host_network:
@@ -110,15 +117,28 @@ def _cluster(state: ClusterState) -> _Cluster:
         declared = tuple(port for c in pod.pod.template.containers for port in c.ports)
         view = PodView(pod.namespace, pod.name, pod.pod.labels, labels[pod.namespace], declared)
         views.append((pod, view))
-    return _Cluster(tuple(views), labels)
+        by_namespace.setdefault(pod.namespace, []).append((pod, view))
+    grouped = {name: tuple(found) for name, found in by_namespace.items()}
+    return _Cluster(tuple(views), grouped, labels)
 
 
 def _selected(cluster: _Cluster, policy: NetworkPolicy) -> list[tuple[PodState, PodView]]:
-    return [(pod, view) for pod, view in cluster.views if policy_selects(policy, view)]
+    return [
+        (pod, view)
+        for pod, view in cluster.in_namespaces((policy.namespace,))
+        if policy_selects(policy, view)
+    ]
 
 
-def lint_policies(state: ClusterState) -> tuple[LintFinding, ...]:
+def lint_policies(
+    state: ClusterState, policies: Collection[str] | None = None
+) -> tuple[LintFinding, ...]:
     """Every finding of every NetworkPolicy of ``state``, sorted by policy, then path.
+
+    Args:
+        state: the realized cluster.
+        policies: lint only these policies (``namespace/name``); the others
+            still count where a finding depends on every policy (DNS).
 
     >>> from netsim.control.realize import realize
     >>> from netsim.model.spec import load_cluster
@@ -126,12 +146,15 @@ def lint_policies(state: ClusterState) -> tuple[LintFinding, ...]:
     ()
     """
     cluster = _cluster(state)
+    linted = [p for p in state.network_policies if policies is None or p.key in policies]
+    fronting = _fronting(state)
     findings: list[LintFinding] = []
-    for policy in state.network_policies:
-        findings.extend(_selector_findings(cluster, policy))
-        findings.extend(_named_port_findings(cluster, policy))
-        findings.extend(_masquerade_findings(state, cluster, policy))
-    findings.extend(_dns_findings(state, cluster))
+    for policy in linted:
+        selected = _selected(cluster, policy)
+        findings.extend(_selector_findings(cluster, policy, selected))
+        findings.extend(_named_port_findings(cluster, policy, selected))
+        findings.extend(_masquerade_findings(state, policy, selected, fronting))
+    findings.extend(_dns_findings(state, cluster, linted))
     return tuple(sorted(findings, key=lambda f: (f.policy, _path_key(f.path), f.kind.value)))
 
 
@@ -157,8 +180,10 @@ def _path_key(path: str) -> tuple[object, ...]:
 # -- selectors ------------------------------------------------------------------------
 
 
-def _selector_findings(cluster: _Cluster, policy: NetworkPolicy) -> Iterable[LintFinding]:
-    if not _selected(cluster, policy):
+def _selector_findings(
+    cluster: _Cluster, policy: NetworkPolicy, selected: Sequence[tuple[PodState, PodView]]
+) -> Iterable[LintFinding]:
+    if not selected:
         yield LintFinding(
             policy.key,
             "podSelector",
@@ -200,8 +225,7 @@ def _peer_selector_findings(
         return
     selector = peer.pod_selector
     if not any(
-        view.namespace in namespaces and selector_matches(selector, view.labels)
-        for _, view in cluster.views
+        selector_matches(selector, view.labels) for _, view in cluster.in_namespaces(namespaces)
     ):
         where = ", ".join(namespaces)
         yield LintFinding(
@@ -223,14 +247,15 @@ def _declares(views: Sequence[PodView], name: str, protocol: Protocol) -> bool:
     )
 
 
-def _named_port_findings(cluster: _Cluster, policy: NetworkPolicy) -> Iterable[LintFinding]:
-    selected = [view for _, view in _selected(cluster, policy)]
+def _named_port_findings(
+    cluster: _Cluster, policy: NetworkPolicy, selected: Sequence[tuple[PodState, PodView]]
+) -> Iterable[LintFinding]:
     for direction, rules in _rules(policy):
         for i, rule in enumerate(rules):
             if direction == "ingress":
                 if not selected:
                     continue  # reported as no-matching-pod
-                destinations, whose = selected, "pod the policy selects"
+                destinations, whose = [view for _, view in selected], "pod the policy selects"
             else:
                 destinations = [v for _, v in _peer_pods_by_selector(cluster, rule, policy)]
                 whose = "pod this rule's peers match"
@@ -255,8 +280,11 @@ def _peer_pods_by_selector(
     """The pods a rule's peers match: selectors on labels, ipBlocks on pod IPs."""
     if not rule.peers:
         return list(cluster.views)
+    candidates: Iterable[tuple[PodState, PodView]] = cluster.views
+    if all(peer.ip_block is None and peer.namespace_selector is None for peer in rule.peers):
+        candidates = cluster.in_namespaces((policy.namespace,))  # pod selectors: own namespace
     found = []
-    for pod, view in cluster.views:
+    for pod, view in candidates:
         for peer in rule.peers:
             if peer.ip_block is not None:
                 hit = pod.ip is not None and ip_block_matches(peer.ip_block, pod.ip)
@@ -289,15 +317,26 @@ def _endpoint_pods(state: ClusterState, service: ServiceState) -> set[str]:
     }
 
 
+def _fronting(state: ClusterState) -> dict[str, list[ServiceState]]:
+    """Per pod (``namespace/name``), the Services a client outside the cluster reaches it by."""
+    found: dict[str, list[ServiceState]] = {}
+    for service in _external_services(state):
+        for key in _endpoint_pods(state, service):
+            found.setdefault(key, []).append(service)
+    return found
+
+
 def _masquerade_findings(
-    state: ClusterState, cluster: _Cluster, policy: NetworkPolicy
+    state: ClusterState,
+    policy: NetworkPolicy,
+    selected: Sequence[tuple[PodState, PodView]],
+    fronting_of: Mapping[str, Sequence[ServiceState]],
 ) -> Iterable[LintFinding]:
-    if "Ingress" not in policy.policy_types:
+    if "Ingress" not in policy.policy_types or not selected:
         return
-    selected = {view.key for _, view in _selected(cluster, policy)}
-    if not selected:
-        return
-    fronting = [s for s in _external_services(state) if _endpoint_pods(state, s) & selected]
+    fronting = list(
+        {s.key: s for _, view in selected for s in fronting_of.get(view.key, ())}.values()
+    )
     if not fronting or any(s.service.external_traffic_policy == "Local" for s in fronting):
         return  # unreachable from outside, or the client's address is preserved
     names = ", ".join(sorted(s.key for s in fronting))
@@ -326,7 +365,9 @@ def _masquerade_findings(
 # -- DNS ------------------------------------------------------------------------------
 
 
-def _dns_findings(state: ClusterState, cluster: _Cluster) -> Iterable[LintFinding]:
+def _dns_findings(
+    state: ClusterState, cluster: _Cluster, linted: Sequence[NetworkPolicy]
+) -> Iterable[LintFinding]:
     service = state.services.get(CLUSTER_DNS_SERVICE)
     if service is None:
         return
@@ -350,24 +391,40 @@ def _dns_findings(state: ClusterState, cluster: _Cluster) -> Iterable[LintFindin
             numbers[sp.protocol] = target
     if not endpoints or not numbers:
         return
-    policies = state.network_policies
-    for policy in policies:
+    policies_in: dict[str, list[NetworkPolicy]] = {}  # only a pod's own namespace's select it
+    for policy in state.network_policies:
+        policies_in.setdefault(policy.namespace, []).append(policy)
+    blocked_on: dict[tuple[str, frozenset[tuple[str, str]]], list[Protocol]] = {}
+    for policy in linted:
+        policies = policies_in[policy.namespace]
         if "Egress" not in policy.policy_types:
             continue
         blocked: dict[Protocol, list[str]] = {}
         for pod, view in _selected(cluster, policy):
             if pod.ip is None or view.key in targets:
                 continue  # unplaced, or a DNS server itself
-            for protocol, number in sorted(numbers.items()):
-                allowed = any(
-                    evaluate(
-                        policies, view, "egress", Peer(ep.ip, ev, f"pod {ev.key}"), protocol, number
-                    ).is_allowed
-                    for ep, ev in endpoints
-                    if ep.ip is not None
-                )
-                if not allowed:
-                    blocked.setdefault(protocol, []).append(view.key)
+            # Egress is decided by the pod's namespace and labels alone: replicas share it.
+            alike = (view.namespace, frozenset(view.labels.items()))
+            denied = blocked_on.get(alike)
+            if denied is None:
+                denied = blocked_on[alike] = [
+                    protocol
+                    for protocol, number in sorted(numbers.items())
+                    if not any(
+                        evaluate(
+                            policies,
+                            view,
+                            "egress",
+                            Peer(ep.ip, ev, f"pod {ev.key}"),
+                            protocol,
+                            number,
+                        ).is_allowed
+                        for ep, ev in endpoints
+                        if ep.ip is not None
+                    )
+                ]
+            for protocol in denied:
+                blocked.setdefault(protocol, []).append(view.key)
         if not blocked:
             continue
         pods = sorted({key for keys in blocked.values() for key in keys})

@@ -218,6 +218,18 @@ def test_named_ports_nobody_declares(write_cluster: WriteCluster) -> None:
     )
 
 
+def test_linting_some_policies_judges_them_against_all(write_cluster: WriteCluster) -> None:
+    state = realize(load_cluster(write_cluster(APP + SELECTORS + NAMED_PORTS + DENY_EGRESS)))
+    every = lint_policies(state)
+    keys = sorted({f.policy for f in every})
+    assert keys == ["app/deny-egress", "app/egress-typo", "app/ports", "app/typos"]
+    for key in keys:
+        assert lint_policies(state, {key}) == tuple(f for f in every if f.policy == key)
+    assert lint_policies(state, set()) == ()
+    allowed = realize(load_cluster(write_cluster(APP + DENY_EGRESS + ALLOW_DNS)))
+    assert lint_policies(allowed, {"app/deny-egress"}) == ()  # ALLOW_DNS still counts
+
+
 @pytest.mark.parametrize(
     "topology",
     ["l2.yaml", "l3.yaml", "vxlan.yaml", "services.yaml"],
