@@ -9,7 +9,9 @@ limit it is held to, in seconds unless the name says otherwise), ``met``
 (the time target and, where there is one, ``peak_target_mib`` as well), and
 what the benchmark adds. ``--quick`` runs reduced sizes (for a smoke run; the
 targets apply to the full sizes). ``--only`` runs some groups: routing,
-netfilter, realize, build, kubeproxy, load, reach, trace. Each group runs in a
+netfilter, realize, build, kubeproxy, load, reach, trace, command (whole
+``netsim`` commands; informational results have ``target`` and ``met`` null).
+Each group runs in a
 fresh interpreter (:func:`run_apart`); ``--one-process`` runs them all in this
 one. ``--scaling`` runs
 every stage at several fractions of the full scale instead
@@ -38,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import bench_trace
+from benchmarks import bench_command, bench_trace
 from benchmarks.bench_kubeproxy import bench_node_rules, bench_one_service_update
 from benchmarks.bench_load import bench_load
 from benchmarks.bench_netfilter import bench_first_match
@@ -53,7 +55,17 @@ from netsim.policy.reach import reachability
 
 ROUNDS = 3
 MODES = (PodNetworkMode.L2, PodNetworkMode.L3, PodNetworkMode.VXLAN)
-GROUPS = ("routing", "netfilter", "realize", "build", "kubeproxy", "load", "reach", "trace")
+GROUPS = (
+    "routing",
+    "netfilter",
+    "realize",
+    "build",
+    "kubeproxy",
+    "load",
+    "reach",
+    "trace",
+    "command",
+)
 TARGET_REALIZE_S = 5.0  # the scale issue
 TARGET_BUILD_S, TARGET_BUILD_MIB = 5.0, 1024.0  # realize + build, per pod-network mode
 TARGET_REACH_S, TARGET_REACH_MIB = 5.0, 500.0  # the whole matrix
@@ -140,7 +152,7 @@ def calibration() -> float:
     return float(done.stdout)
 
 
-def _with_keys(result: dict[str, Any], met: bool) -> dict[str, Any]:
+def _with_keys(result: dict[str, Any], met: bool | None) -> dict[str, Any]:
     result.setdefault("peak_mib", None)
     result["met"] = met
     return result
@@ -158,7 +170,8 @@ def run_all(
 
     def done(result: dict[str, Any]) -> None:
         results.append(result)
-        log(f"{'ok  ' if result['met'] else 'MISS'} {result['name']}: {result['median_s']:.6g} s")
+        verdict = "info" if result["met"] is None else "ok  " if result["met"] else "MISS"
+        log(f"{verdict} {result['name']}: {result['median_s']:.6g} s")
 
     if "routing" in groups:
         lpm: dict[str, Any] = bench_lpm(n_routes=10_000)
@@ -206,6 +219,11 @@ def run_all(
     if "trace" in groups:
         traced = bench_trace.bench_trace(sizes)
         done(_with_keys(traced, bench_trace.met(traced)))
+    if "command" in groups:
+        example = bench_command.bench_example()
+        done(_with_keys(example, example["median_s"] <= example["target"]))
+        for informational in bench_command.bench_cluster_commands(sizes):
+            done(_with_keys(informational, None))
     return results
 
 
