@@ -25,7 +25,14 @@ from typing import Final
 
 from netsim.control.state import ClusterState
 from netsim.model.objects import NetworkPolicy, Protocol
-from netsim.policy.reach import ReachCell, ReachMatrix, query, reachability
+from netsim.policy.reach import (
+    ReachCell,
+    ReachMatrix,
+    is_allowed,
+    pair_index,
+    query,
+    reachability,
+)
 from netsim.policy.semantics import Direction, PolicyDecision
 
 __all__ = [
@@ -214,31 +221,86 @@ def policy_diff(before: ClusterState, after: ClusterState) -> PolicyDiff:
 def diff_matrices(
     a: ReachMatrix, b: ReachMatrix, policies: tuple[PolicyChange, ...] = ()
 ) -> PolicyDiff:
-    """:func:`policy_diff` on two built matrices (``policies``: what changed between them)."""
+    """:func:`policy_diff` on two built matrices (``policies``: what changed between them).
+
+    Pairs are compared a class at a time (:func:`_changed_pairs`); only the
+    flows that changed are worded, by :func:`query` on both sides.
+    """
     names_a = {e.name for e in a.sources}
     names_b = {e.name for e in b.sources}
     destinations_b = {e.name: e for e in b.destinations}
     comparable = [
-        (destination, [key for key in destination.ports if key in set(other.ports)])
+        (destination.name, [key for key in destination.ports if key in set(other.ports)])
         for destination in a.destinations
         if (other := destinations_b.get(destination.name)) is not None
     ]
+    sources = [source.name for source in a.sources if source.name in names_b]
     changes: list[FlowChange] = []
-    for source in a.sources:
-        if source.name not in names_b:
-            continue
-        for destination, ports in comparable:
-            if source.name == destination.name:
-                continue
-            for number, protocol in ports:
-                cell_a = query(a, source.name, destination.name, number, protocol)
-                cell_b = query(b, source.name, destination.name, number, protocol)
-                if cell_a.is_allowed != cell_b.is_allowed:
-                    responsible = _responsible(cell_a, cell_b, policies)
-                    changes.append(FlowChange(cell_a, cell_b, responsible))
+    for source, destination, (number, protocol) in _changed_pairs(a, b, sources, comparable):
+        cell_a = query(a, source, destination, number, protocol)
+        cell_b = query(b, source, destination, number, protocol)
+        changes.append(FlowChange(cell_a, cell_b, _responsible(cell_a, cell_b, policies)))
     return PolicyDiff(
         changes=tuple(changes),
         policies=policies,
         only_in_a=tuple(sorted(names_a - names_b)),
         only_in_b=tuple(sorted(names_b - names_a)),
     )
+
+
+def _changed_pairs(
+    a: ReachMatrix,
+    b: ReachMatrix,
+    sources: list[str],
+    comparable: list[tuple[str, list[tuple[int, Protocol]]]],
+) -> list[tuple[str, str, tuple[int, Protocol]]]:
+    """Every (source, destination, port) whose verdict differs, in source, destination, port order.
+
+    Sources are grouped by their class in A and in B (:mod:`netsim.policy.reach_index`):
+    a group's verdicts towards one destination port are two table cells, so a
+    destination costs one comparison per group, not per source. What the
+    tables decide per pair (a node and its own pods, ports not tabulated) is
+    asked pair by pair (:func:`is_allowed`), and a pod is never its own peer.
+    """
+    index_a, index_b = pair_index(a), pair_index(b)
+    groups: dict[tuple[int, int], list[str]] = {}
+    for source in sources:
+        groups.setdefault((index_a.names[source][0], index_b.names[source][0]), []).append(source)
+    cells = [
+        (na if na >= 0 else ~na, nb if nb >= 0 else ~nb, names)
+        for (na, nb), names in groups.items()
+    ]
+    position = {source: i for i, source in enumerate(sources)}
+    found: list[tuple[int, int, int]] = []
+    for j, (destination, ports) in enumerate(comparable):
+        per_pair = {destination} | {
+            f"node:{node}"
+            for node in (index_a.nodes.get(destination), index_b.nodes.get(destination))
+            if node is not None and f"node:{node}" in position
+        }
+        table_a, table_b = index_a.names[destination][1], index_b.names[destination][1]
+        for k, (number, protocol) in enumerate(ports):
+            row_a = table_a.get(protocol, {}).get(number)
+            row_b = table_b.get(protocol, {}).get(number)
+            if row_a is None or row_b is None:
+                asked: Iterable[str] = sources
+                changed: list[str] = []
+            else:
+                asked = per_pair & position.keys()
+                changed = [
+                    source
+                    for ca, cb, names in cells
+                    if row_a[ca] != row_b[cb]
+                    for source in names
+                    if source not in per_pair
+                ]
+            changed += [
+                source
+                for source in asked
+                if source != destination
+                and is_allowed(index_a, source, destination, number, protocol)
+                != is_allowed(index_b, source, destination, number, protocol)
+            ]
+            found += [(position[source], j, k) for source in changed]
+    found.sort()
+    return [(sources[i], comparable[j][0], comparable[j][1][k]) for i, j, k in found]

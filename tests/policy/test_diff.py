@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from benchmarks.synthetic import synthetic_spec
 from netsim.cli import diff as diff_cli
 from netsim.control.realize import realize
+from netsim.control.state import ClusterState
+from netsim.model.objects import Protocol
 from netsim.model.spec import load_cluster
+from netsim.model.topology import PodNetworkMode
 from netsim.policy.diff import (
     PolicyChange,
     PolicyChangeKind,
@@ -22,6 +27,7 @@ from netsim.policy.diff import (
     decision_text,
     policy_diff,
 )
+from netsim.policy.reach import query, reachability
 from netsim.report.policy_diff import diff_rows, render_diff_text
 from tests.conftest import TOPOLOGIES
 
@@ -186,3 +192,50 @@ def test_doc_example(cluster: Cluster) -> None:
     result = CliRunner().invoke(app(), ["diff", str(a), str(b)])
     assert result.exit_code == 1
     assert f"```\n{result.stdout}```" in doc
+
+
+def _pair_by_pair(a: ClusterState, b: ClusterState) -> list[tuple[str, str, int, Protocol]]:
+    """The definition: every shared source, destination pod and shared port, asked one by one."""
+    ma, mb = reachability(a), reachability(b)
+    in_b = {e.name for e in mb.sources}
+    ports_b = {e.name: set(e.ports) for e in mb.destinations}
+    return [
+        (source.name, destination.name, number, protocol)
+        for source in ma.sources
+        if source.name in in_b
+        for destination in ma.destinations
+        if destination.name in ports_b and destination.name != source.name
+        for number, protocol in destination.ports
+        if (number, protocol) in ports_b[destination.name]
+        and query(ma, source.name, destination.name, number, protocol).is_allowed
+        != query(mb, source.name, destination.name, number, protocol).is_allowed
+    ]
+
+
+def _states_with_changes() -> list[tuple[str, ClusterState, ClusterState]]:
+    small = realize(
+        synthetic_spec(
+            nodes=4, pods=60, services=6, policies=6, namespaces=3, mode=PodNetworkMode.L3
+        )
+    )
+    found = [("synthetic", small, replace(small, network_policies=small.network_policies[::2]))]
+    for name in ("l2.yaml", "vxlan.yaml"):
+        state = realize(load_cluster(TOPOLOGIES / name))
+        found.append((name, state, replace(state, network_policies=())))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("label", "a", "b"), _states_with_changes(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_changes_are_the_pairs_whose_verdict_differs(
+    label: str, a: ClusterState, b: ClusterState
+) -> None:
+    for before, after in ((a, b), (b, a)):
+        got = [
+            (c.before.source, c.before.destination, c.before.port, c.before.protocol)
+            for c in policy_diff(before, after).changes
+        ]
+        want = _pair_by_pair(before, after)
+        assert want, "the change must change some verdicts"
+        assert got == want
