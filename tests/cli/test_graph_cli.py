@@ -132,3 +132,19 @@ def test_graph_bad_format(app: typer.Typer, runner: CliRunner) -> None:
     result = runner.invoke(app, ["graph", VXLAN, "--format", "png"])
     assert result.exit_code == 2
     assert "png" in result.output
+
+
+@pytest.mark.parametrize("node", [None, "node-1"])
+def test_a_graph_too_large_to_draw_is_refused_with_its_size(
+    app: typer.Typer, runner: CliRunner, monkeypatch: pytest.MonkeyPatch, node: str | None
+) -> None:
+    monkeypatch.setattr(graph, "MAX_GRAPH_EDGES", 10)
+    result = runner.invoke(app, ["graph", VXLAN, *(["--node", node] if node else [])])
+    assert isinstance(result.exception, InputError)
+    with pytest.raises(
+        InputError,
+        match=r"vxlan\.yaml: the graph of this cluster would have over 24 edges \(3 kube-proxies"
+        r" each implementing 6 service ports and NodePorts, 6 VXLAN tunnels\), more than"
+        r" netsim graph draws \(10\); for one node's devices and tables use netsim show",
+    ):
+        raise result.exception
