@@ -281,20 +281,19 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
     >>> compile_ruleset(rs).tables["filter"].chains["INPUT"].rules[0].tests
     ()
     """
-    tables = {
-        table.name: CompiledTable(table.name, LazyChains(table.chains)) for table in ruleset.tables
-    }
-    return CompiledRuleset(ruleset, MappingProxyType(tables))
+    return compile_tables({table.name: table.chains for table in ruleset.tables}, ruleset)
 
 
 def compile_tables(
-    tables: Mapping[str, Mapping[str, Chain]], ruleset: Ruleset | Callable[[], Ruleset]
+    tables: Mapping[str, Iterable[Chain] | Mapping[str, Chain]],
+    ruleset: Ruleset | Callable[[], Ruleset],
 ) -> CompiledRuleset:
-    """Compile the chains of ``tables`` (table name to chains by name), each when first read.
+    """Compile the chains of ``tables`` (table name to its chains), each when first read.
 
     Args:
-        tables: the ruleset's tables, their chains in order; a chain is only
-            read when it is first compiled (a payload parsed chain by chain,
+        tables: the ruleset's tables, their chains in order, or by name; a
+            chain given by name is only read when it is first compiled (a
+            payload parsed chain by chain,
             :func:`~netsim.netfilter.parse_lazy.parse_by_chain`).
         ruleset: the same ruleset whole, or a function making it on demand.
     """
